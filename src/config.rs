@@ -1,0 +1,147 @@
+//! Settings: flags, each backed by an environment variable (a `.env` file is read first).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+/// Default retry schedule of webhook deliveries (§10).
+pub const DEFAULT_RETRY_SCHEDULE: &str = "1m,2m,4m,8m,15m,30m,1h,2h,4h,6h,10h";
+
+/// A self-hosted guest-messaging server that speaks the Channex.io Messages API.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "ota-inbox", version, about)]
+pub struct Config {
+    /// PostgreSQL to use. Unset: start a private cluster under DATA_DIR/postgres (embedded mode).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Address and port to listen on.
+    #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
+    pub bind_addr: SocketAddr,
+
+    /// Directory for the embedded cluster and the files of embedded mode.
+    #[arg(long, env = "DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Bearer token of the /admin API. Unset: /admin answers 404 (embedded mode generates one).
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Largest attachment, in decoded bytes.
+    #[arg(long, env = "MAX_ATTACHMENT_BYTES", default_value_t = 10 * 1024 * 1024,
+          value_parser = clap::value_parser!(u32).range(1..=256 * 1024 * 1024))]
+    pub max_attachment_bytes: u32,
+
+    /// Delays between webhook delivery attempts, comma separated (e.g. 500ms,1s,2s).
+    #[arg(long, env = "WEBHOOK_RETRY_SCHEDULE", default_value = DEFAULT_RETRY_SCHEDULE,
+          value_parser = parse_schedule)]
+    pub webhook_retry_schedule: Schedule,
+
+    /// Log format: text or json. Levels come from RUST_LOG (default info).
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Seed the demo user, key, property and conversations on an empty database.
+    /// Default: on in embedded mode, off with DATABASE_URL.
+    #[arg(long, env = "DEMO", num_args = 0..=1, default_missing_value = "true")]
+    pub demo: Option<bool>,
+
+    /// Largest number of database connections.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub database_max_connections: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The delays between delivery attempts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule(pub Vec<Duration>);
+
+fn parse_schedule(raw: &str) -> Result<Schedule, String> {
+    let delays = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| humantime::parse_duration(part).map_err(|e| format!("'{part}': {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    if delays.is_empty() {
+        return Err("at least one delay is needed, e.g. 1m,5m".to_owned());
+    }
+    Ok(Schedule(delays))
+}
+
+impl Config {
+    /// Whether to seed the demo: asked for, or by default in embedded mode.
+    pub fn demo_enabled(&self) -> bool {
+        self.demo.unwrap_or(self.database_url.is_none())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        Config::try_parse_from(std::iter::once("ota-inbox").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_retry_schedule_takes_human_durations() {
+        assert_eq!(
+            parse_schedule("500ms, 1s,2m").unwrap().0,
+            vec![
+                Duration::from_millis(500),
+                Duration::from_secs(1),
+                Duration::from_secs(120)
+            ]
+        );
+        assert_eq!(parse_schedule(DEFAULT_RETRY_SCHEDULE).unwrap().0.len(), 11);
+        assert!(parse_schedule("").is_err());
+        assert!(parse_schedule("1s,soon").unwrap_err().contains("'soon'"));
+    }
+
+    #[test]
+    fn bad_values_are_one_clear_error_each() {
+        let err = parse(&["--bind-addr", "nowhere"]).unwrap_err().to_string();
+        assert!(err.contains("--bind-addr"), "{err}");
+        let err = parse(&["--max-attachment-bytes", "0"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--max-attachment-bytes"), "{err}");
+        let err = parse(&["--log-format", "xml"]).unwrap_err().to_string();
+        assert!(err.contains("--log-format"), "{err}");
+    }
+
+    #[test]
+    fn flags_set_every_setting() {
+        let config = parse(&[
+            "--bind-addr",
+            "0.0.0.0:9000",
+            "--data-dir",
+            "/tmp/x",
+            "--max-attachment-bytes",
+            "100",
+            "--webhook-retry-schedule",
+            "1s",
+            "--log-format",
+            "json",
+            "--demo",
+        ])
+        .unwrap();
+        assert_eq!(config.bind_addr.port(), 9000);
+        assert_eq!(config.max_attachment_bytes, 100);
+        assert_eq!(
+            config.webhook_retry_schedule.0,
+            vec![Duration::from_secs(1)]
+        );
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.demo, Some(true));
+    }
+}

@@ -1,0 +1,126 @@
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use crate::http::auth::Principal;
+
+/// The application code of the Messages app.
+pub const MESSAGES_APP: &str = "channex_messages";
+/// The fixed application id of the Messages app.
+pub const MESSAGES_APP_ID: Uuid = Uuid::from_u128(0x8f3c_1a6e_52b4_4d0e_9a77_1c0d_5e2b_6a41);
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Installation {
+    pub id: Uuid,
+    pub property_id: Uuid,
+    pub application_code: String,
+    pub settings: Value,
+    pub inserted_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, property_id, application_code, settings, inserted_at";
+
+/// Installs an application on a property; installing twice answers the existing installation.
+pub async fn install(
+    conn: &mut PgConnection,
+    property_id: Uuid,
+    code: &str,
+) -> sqlx::Result<Installation> {
+    let inserted: Option<Installation> = sqlx::query_as(&format!(
+        r#"insert into application_installations (id, property_id, application_code)
+           values ($1, $2, $3) on conflict (property_id, application_code) do nothing
+           returning {COLUMNS}"#
+    ))
+    .bind(Uuid::new_v4())
+    .bind(property_id)
+    .bind(code)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match inserted {
+        Some(installation) => Ok(installation),
+        None => {
+            sqlx::query_as(&format!(
+                r#"select {COLUMNS} from application_installations
+                   where property_id = $1 and application_code = $2"#
+            ))
+            .bind(property_id)
+            .bind(code)
+            .fetch_one(&mut *conn)
+            .await
+        }
+    }
+}
+
+/// An installation with the owner of its property.
+pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<(Installation, Uuid)>> {
+    let row: Option<(Uuid, Uuid, String, Value, DateTime<Utc>, Uuid)> = sqlx::query_as(
+        r#"select i.id, i.property_id, i.application_code, i.settings, i.inserted_at, p.user_id
+           from application_installations i join properties p on p.id = i.property_id
+           where i.id = $1"#,
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(
+        |(id, property_id, application_code, settings, inserted_at, owner)| {
+            (
+                Installation {
+                    id,
+                    property_id,
+                    application_code,
+                    settings,
+                    inserted_at,
+                },
+                owner,
+            )
+        },
+    ))
+}
+
+pub async fn delete(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("delete from application_installations where id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// A page of the installations on the properties the principal sees, and their total.
+pub async fn list_visible(
+    db: impl PgExecutor<'_> + Copy,
+    principal: &Principal,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<(Vec<Installation>, i64)> {
+    const VISIBLE: &str = r#"from application_installations i join properties p on p.id = i.property_id
+        where p.user_id = $1 and ($2::uuid[] is null or p.id = any($2))"#;
+    let rows = sqlx::query_as(&format!(
+        r#"select i.id, i.property_id, i.application_code, i.settings, i.inserted_at {VISIBLE}
+           order by i.inserted_at, i.id limit $3 offset $4"#
+    ))
+    .bind(principal.user_id)
+    .bind(principal.listed())
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(db)
+    .await?;
+    let total = sqlx::query_scalar(&format!("select count(*) {VISIBLE}"))
+        .bind(principal.user_id)
+        .bind(principal.listed())
+        .fetch_one(db)
+        .await?;
+    Ok((rows, total))
+}
+
+/// Whether the Messages app is installed on a property.
+pub async fn messages_installed(db: impl PgExecutor<'_>, property_id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        r#"select exists (select 1 from application_installations
+           where property_id = $1 and application_code = $2)"#,
+    )
+    .bind(property_id)
+    .bind(MESSAGES_APP)
+    .fetch_one(db)
+    .await
+}

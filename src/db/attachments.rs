@@ -1,0 +1,83 @@
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+/// An attachment's bytes and what describes them.
+pub struct NewAttachment<'a> {
+    pub file_name: &'a str,
+    pub file_type: &'a str,
+    pub data: &'a [u8],
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Attachment {
+    pub id: Uuid,
+    pub user_id: Option<Uuid>,
+    pub message_id: Option<Uuid>,
+    pub file_name: String,
+    pub file_type: String,
+    pub byte_size: i32,
+    pub sha256: Vec<u8>,
+    pub data: Vec<u8>,
+    pub inserted_at: DateTime<Utc>,
+}
+
+/// Stores an attachment: uploaded by a user (`message_id: None`) or part of a guest's message.
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    new: &NewAttachment<'_>,
+    user_id: Option<Uuid>,
+    message_id: Option<Uuid>,
+    position: i32,
+) -> sqlx::Result<Uuid> {
+    let id = Uuid::new_v4();
+    let byte_size = i32::try_from(new.data.len()).map_err(|e| sqlx::Error::Encode(e.into()))?;
+    sqlx::query(
+        r#"insert into attachments (id, user_id, message_id, position, file_name, file_type,
+             byte_size, sha256, data)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9)"#,
+    )
+    .bind(id)
+    .bind(user_id)
+    .bind(message_id)
+    .bind(position)
+    .bind(new.file_name)
+    .bind(new.file_type)
+    .bind(byte_size)
+    .bind(Sha256::digest(new.data).as_slice())
+    .bind(new.data)
+    .execute(db)
+    .await?;
+    Ok(id)
+}
+
+/// Attaches an upload of `user_id` not used yet to a message and answers its file name;
+/// `None` if there is no such upload.
+pub async fn claim(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    user_id: Uuid,
+    message_id: Uuid,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar(
+        r#"update attachments set message_id = $3
+           where id = $1 and user_id = $2 and message_id is null
+           returning file_name"#,
+    )
+    .bind(id)
+    .bind(user_id)
+    .bind(message_id)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Attachment>> {
+    sqlx::query_as(
+        r#"select id, user_id, message_id, file_name, file_type, byte_size, sha256, data,
+             inserted_at from attachments where id = $1"#,
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}

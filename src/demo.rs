@@ -1,0 +1,129 @@
+//! The demo of `--demo`: a user, an API key, a property with the Messages app, a Booking.com
+//! booking with a short conversation and an Airbnb inquiry, so that the README works at once.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use anyhow::Context;
+use chrono::{Duration, Utc};
+use sqlx::PgPool;
+
+use crate::db;
+use crate::db::bookings::NewBooking;
+use crate::http::auth;
+use crate::messaging::{self, Append, Inquiry, Sender};
+
+pub const DEMO_EMAIL: &str = "demo@ota-inbox.test";
+/// Where the demo key is kept, so that each start can print it again.
+const KEY_FILE: &str = "demo-api-key";
+
+/// Seeds an empty database; on later starts, answers the demo key (minting a new one when the
+/// kept one is gone or revoked). `None` when the database holds other data and no demo user.
+pub async fn ensure(pool: &PgPool, data_dir: &Path) -> anyhow::Result<Option<String>> {
+    if db::users::count(pool).await? == 0 {
+        let key = seed(pool).await?;
+        keep_key(data_dir, &key);
+        return Ok(Some(key));
+    }
+    let Some(user) = db::users::find_by_email(pool, DEMO_EMAIL).await? else {
+        return Ok(None);
+    };
+    if let Ok(kept) = std::fs::read_to_string(data_dir.join(KEY_FILE)) {
+        let kept = kept.trim();
+        let live = db::api_keys::find_principal(pool, &auth::hash_secret(kept)).await?;
+        if live.is_some_and(|p| p.user_id == user.id) {
+            return Ok(Some(kept.to_owned()));
+        }
+    }
+    let (key, hash) = auth::generate_key();
+    let mut conn = pool.acquire().await?;
+    db::api_keys::insert(&mut conn, user.id, &hash, None).await?;
+    keep_key(data_dir, &key);
+    Ok(Some(key))
+}
+
+fn keep_key(data_dir: &Path, key: &str) {
+    let path = data_dir.join(KEY_FILE);
+    let written = std::fs::create_dir_all(data_dir)
+        .and_then(|()| std::fs::write(&path, key))
+        .and_then(|()| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)));
+    if let Err(err) = written {
+        tracing::warn!(path = %path.display(), error = %err, "could not keep the demo key");
+    }
+}
+
+async fn seed(pool: &PgPool) -> anyhow::Result<String> {
+    let mut tx = pool.begin().await?;
+    let user = db::users::insert(&mut *tx, DEMO_EMAIL, Some("Demo PMS")).await?;
+    let (key, hash) = auth::generate_key();
+    db::api_keys::insert(&mut tx, user.id, &hash, None).await?;
+    let property = db::properties::insert(
+        &mut *tx,
+        user.id,
+        "Demo Hotel",
+        Some("EUR"),
+        Some("Europe/Lisbon"),
+    )
+    .await?;
+    db::applications::install(&mut tx, property.id, db::applications::MESSAGES_APP).await?;
+
+    let today = Utc::now().date_naive();
+    let booking = db::bookings::insert(
+        &mut tx,
+        &NewBooking {
+            property_id: property.id,
+            ota_name: "BookingCom",
+            ota_reservation_code: "4125638921",
+            arrival_date: today + Duration::days(7),
+            departure_date: today + Duration::days(10),
+            customer_name: "Roxy",
+            customer_surname: Some("Maldonado"),
+        },
+    )
+    .await?;
+    let thread = messaging::lock_booking_thread(&mut tx, &booking).await?;
+    let conversation = [
+        (
+            Sender::Guest,
+            "Hello! Could we check in early, around 11am?",
+        ),
+        (
+            Sender::Property,
+            "Hi Roxy, the room should be ready by noon; we will keep your bags until then.",
+        ),
+        (Sender::Guest, "Perfect, thank you!"),
+    ];
+    for (sender, text) in conversation {
+        let user_id = (sender == Sender::Property).then_some(user.id);
+        messaging::append(
+            &mut tx,
+            &thread,
+            &Append {
+                user_id,
+                ..Append::text(sender, text)
+            },
+        )
+        .await?;
+    }
+
+    let inquiry = Inquiry {
+        property_id: property.id,
+        guest_name: "Andrew".to_owned(),
+        checkin: today + Duration::days(14),
+        checkout: today + Duration::days(16),
+        adults: 2,
+        children: 1,
+        infants: 0,
+        pets: 0,
+        currency: None,
+        payout: Some("320.00".to_owned()),
+        listing_id: Some("16384756345".to_owned()),
+        listing_name: Some("Demo Hotel, sea-view flat".to_owned()),
+        message: Some(
+            "Hi! Is the flat free for these dates? We are two adults and a child.".to_owned(),
+        ),
+    };
+    messaging::create_inquiry(&mut tx, &property, &inquiry).await?;
+    tx.commit().await.context("committing the demo")?;
+    Ok(key)
+}

@@ -1,0 +1,11 @@
+//! Wire concerns: the JSON and path extractors, list parameters, field validation, timestamps,
+//! envelopes and authentication.
+
+pub mod auth;
+pub mod envelope;
+pub mod fields;
+pub mod json;
+pub mod list;
+pub mod path;
+pub mod time;
+pub mod upload;

@@ -1,0 +1,77 @@
+//! ota-inbox: a self-hosted guest-messaging server that speaks the Channex.io Messages API.
+
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod embedded_pg;
+pub mod error;
+pub mod http;
+pub mod messaging;
+pub mod ota;
+pub mod routes;
+pub mod server;
+pub mod views;
+
+use axum::Router;
+use axum::http::{HeaderName, Request};
+use axum::response::{IntoResponse, Response};
+use sqlx::PgPool;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::error::ApiError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    /// SHA-256 of `ADMIN_TOKEN`; `None` turns `/admin` off.
+    pub admin_token_hash: Option<[u8; 32]>,
+    pub max_attachment_bytes: usize,
+}
+
+impl AppState {
+    pub fn new(db: PgPool, admin_token: Option<&str>, max_attachment_bytes: usize) -> Self {
+        Self {
+            db,
+            admin_token_hash: admin_token.map(http::auth::hash_secret),
+            max_attachment_bytes,
+        }
+    }
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole HTTP application: routes, request ids, request logs and a panic guard.
+pub fn app(state: AppState) -> Router {
+    routes::router(state)
+        .layer(CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| panic_response(),
+        ))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    let request_id = req
+                        .headers()
+                        .get(&REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    // The path only: never headers (keys) or bodies.
+                    tracing::info_span!(
+                        "request",
+                        method = %req.method(),
+                        path = %req.uri().path(),
+                        request_id = %request_id,
+                    )
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+fn panic_response() -> Response {
+    ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
+}

@@ -1,0 +1,281 @@
+//! Operations on threads shared by the Messages API and the admin API. Each runs inside the
+//! caller's transaction, so a message, its attachments, the thread's counters, the OTA-outbox
+//! record and the webhook event are written together or not at all.
+
+use chrono::{Duration, NaiveDate, Utc};
+use serde_json::{Value, json};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::db;
+use crate::db::attachments::NewAttachment;
+use crate::db::bookings::Booking;
+use crate::db::messages::{Message, NewMessage};
+use crate::db::properties::Property;
+use crate::db::threads::{NewThread, Thread};
+use crate::error::ApiError;
+use crate::ota::Provider;
+use crate::views;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sender {
+    Guest,
+    Property,
+    System,
+}
+
+impl Sender {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sender::Guest => "guest",
+            Sender::Property => "property",
+            Sender::System => "system",
+        }
+    }
+}
+
+/// A message to add to a thread.
+pub struct Append<'a> {
+    pub sender: Sender,
+    pub message: &'a str,
+    /// The user who sent it (property messages).
+    pub user_id: Option<Uuid>,
+    pub meta: Option<&'a Value>,
+    /// The OTA's id of a guest message: a message delivered twice is stored once.
+    pub ota_message_id: Option<&'a str>,
+    /// Attachments that arrive with the message (guest messages).
+    pub attachments: &'a [NewAttachment<'a>],
+    /// An attachment the sending user uploaded before (property messages).
+    pub uploaded_attachment_id: Option<Uuid>,
+}
+
+impl<'a> Append<'a> {
+    /// A plain text message, without attachments, meta or OTA id.
+    pub fn text(sender: Sender, message: &'a str) -> Self {
+        Append {
+            sender,
+            message,
+            user_id: None,
+            meta: None,
+            ota_message_id: None,
+            attachments: &[],
+            uploaded_attachment_id: None,
+        }
+    }
+}
+
+/// Adds a message to a thread the caller has locked ([`db::threads::lock`]). Answers the
+/// message and whether it is new (`false`: the OTA delivered this `ota_message_id` before).
+pub async fn append(
+    conn: &mut PgConnection,
+    thread: &Thread,
+    append: &Append<'_>,
+) -> Result<(Message, bool), ApiError> {
+    if let Some(ota_id) = append.ota_message_id {
+        if let Some(existing) = db::messages::find_by_ota_id(&mut *conn, thread.id, ota_id).await? {
+            let message = db::messages::get(&mut *conn, existing)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            return Ok((message, false));
+        }
+    }
+    let (message_id, at) = db::messages::insert(
+        conn,
+        &NewMessage {
+            message_thread_id: thread.id,
+            sender: append.sender.as_str(),
+            message: append.message,
+            user_id: append.user_id,
+            meta: append.meta,
+            ota_message_id: append.ota_message_id,
+        },
+    )
+    .await?;
+
+    let mut urls = Vec::new();
+    for (position, attachment) in append.attachments.iter().enumerate() {
+        let position = i32::try_from(position).unwrap_or(i32::MAX);
+        let id = db::attachments::insert(&mut *conn, attachment, None, Some(message_id), position)
+            .await?;
+        urls.push(views::attachment_url(id, attachment.file_name));
+    }
+    if let (Some(id), Some(user_id)) = (append.uploaded_attachment_id, append.user_id) {
+        let file_name = db::attachments::claim(&mut *conn, id, user_id, message_id)
+            .await?
+            .ok_or_else(|| ApiError::invalid("attachment_id", "is invalid"))?;
+        urls.push(views::attachment_url(id, &file_name));
+    }
+
+    let last = views::last_message(append.message, append.sender.as_str(), &urls, &at);
+    db::threads::record_message(&mut *conn, thread.id, &last, at).await?;
+
+    match append.sender {
+        Sender::Property => {
+            let payload = json!({
+                "message_id": message_id,
+                "message": append.message,
+                "attachments": urls,
+                "provider": thread.provider,
+                "booking_id": thread.booking_id,
+            });
+            db::outbox::insert(
+                &mut *conn,
+                thread.property_id,
+                thread.id,
+                Some(message_id),
+                "message",
+                &payload,
+            )
+            .await?;
+        }
+        Sender::Guest => {
+            let payload = json!({
+                "id": message_id,
+                "message": append.message,
+                "meta": append.meta,
+                "sender": "guest",
+                "property_id": thread.property_id,
+                "booking_id": thread.booking_id,
+                "message_thread_id": thread.id,
+                "live_feed_event_id": Uuid::new_v4(),
+                "attachments": urls,
+                "have_attachment": !urls.is_empty(),
+                "ota_message_id": append.ota_message_id,
+            });
+            db::events::insert(
+                &mut *conn,
+                db::events::MESSAGE,
+                thread.property_id,
+                thread.owner_id,
+                &payload,
+            )
+            .await?;
+        }
+        Sender::System => {}
+    }
+
+    let message = db::messages::get(&mut *conn, message_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok((message, true))
+}
+
+/// The booking's thread, created on first use and locked. OTAs without messaging: 422.
+pub async fn lock_booking_thread(
+    conn: &mut PgConnection,
+    booking: &Booking,
+) -> Result<Thread, ApiError> {
+    let provider = Provider::for_ota(&booking.ota_name).ok_or(ApiError::NotSupported)?;
+    let id = match booking.message_thread_id {
+        Some(id) => id,
+        None => {
+            let title = booking.guest_name();
+            db::threads::insert(
+                conn,
+                &NewThread {
+                    property_id: booking.property_id,
+                    channel_id: booking.channel_id,
+                    booking_id: Some(booking.id),
+                    provider: provider.as_str(),
+                    title: &title,
+                },
+            )
+            .await?
+        }
+    };
+    db::threads::lock(conn, id).await?.ok_or(ApiError::NotFound)
+}
+
+/// An Airbnb inquiry: a guest asks for dates before there is a booking.
+pub struct Inquiry {
+    pub property_id: Uuid,
+    pub guest_name: String,
+    pub checkin: NaiveDate,
+    pub checkout: NaiveDate,
+    pub adults: i64,
+    pub children: i64,
+    pub infants: i64,
+    pub pets: i64,
+    pub currency: Option<String>,
+    pub payout: Option<String>,
+    pub listing_id: Option<String>,
+    pub listing_name: Option<String>,
+    pub message: Option<String>,
+}
+
+/// Creates an inquiry thread (no booking) with its `system` message, and the guest's text as a
+/// second message when given; records the `inquiry` event. Answers the thread.
+pub async fn create_inquiry(
+    conn: &mut PgConnection,
+    property: &Property,
+    inquiry: &Inquiry,
+) -> Result<Thread, ApiError> {
+    let provider = Provider::AirBnb;
+    let channel_id = db::bookings::channel_for(conn, property.id, provider.ota_name()).await?;
+    let thread_id = db::threads::insert(
+        conn,
+        &NewThread {
+            property_id: property.id,
+            channel_id,
+            booking_id: None,
+            provider: provider.as_str(),
+            title: &inquiry.guest_name,
+        },
+    )
+    .await?;
+    let thread = db::threads::lock(conn, thread_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+
+    let live_feed_event_id = Uuid::new_v4();
+    let booking_details = json!({
+        "checkin_date": inquiry.checkin,
+        "checkout_date": inquiry.checkout,
+        "currency": inquiry.currency.as_ref().or(property.currency.as_ref()),
+        "expected_payout_amount_accurate": inquiry.payout,
+        "guest_name": inquiry.guest_name,
+        "listing_id": inquiry.listing_id,
+        "listing_name": inquiry.listing_name,
+        "nights": (inquiry.checkout - inquiry.checkin).num_days(),
+        "non_response_at": (Utc::now() + Duration::hours(24)).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        "number_of_adults": inquiry.adults,
+        "number_of_children": inquiry.children,
+        "number_of_guests": inquiry.adults + inquiry.children,
+        "number_of_infants": inquiry.infants,
+        "number_of_pets": inquiry.pets,
+        "property_id": property.id,
+        "room_type_id": Value::Null,
+    });
+    let meta = json!({
+        "status": "active",
+        "live_feed_event_id": live_feed_event_id,
+        "booking_details": booking_details,
+    });
+    let system = Append {
+        meta: Some(&meta),
+        ..Append::text(Sender::System, "inquiry")
+    };
+    let (system, _) = append(conn, &thread, &system).await?;
+    if let Some(text) = inquiry.message.as_deref() {
+        append(conn, &thread, &Append::text(Sender::Guest, text)).await?;
+    }
+    let payload = json!({
+        "message_thread_id": thread.id,
+        "message_id": system.id,
+        "property_id": property.id,
+        "live_feed_event_id": live_feed_event_id,
+        "title": thread.title,
+        "booking_details": meta["booking_details"],
+    });
+    db::events::insert(
+        &mut *conn,
+        db::events::INQUIRY,
+        property.id,
+        property.user_id,
+        &payload,
+    )
+    .await?;
+    db::threads::get(&mut *conn, thread.id)
+        .await?
+        .ok_or(ApiError::NotFound)
+}

@@ -1,0 +1,88 @@
+//! The HTTP surface, one file per resource.
+
+pub mod admin;
+pub mod admin_messages;
+pub mod applications;
+pub mod bookings;
+pub mod health;
+pub mod properties;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{delete, get, post};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::http::auth;
+
+/// Body limit of the routes that take plain JSON.
+pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Body limit of the routes that carry base64 attachments: the encoded size of the largest
+/// attachment plus room for the rest of the body.
+pub fn upload_body_limit(max_attachment_bytes: usize) -> usize {
+    max_attachment_bytes
+        .div_ceil(3)
+        .saturating_mul(4)
+        .saturating_add(JSON_BODY_LIMIT)
+}
+
+pub fn router(state: AppState) -> Router {
+    let upload_limit = DefaultBodyLimit::max(upload_body_limit(state.max_attachment_bytes));
+
+    let api = Router::new()
+        .route(
+            "/properties",
+            get(properties::list).post(properties::create),
+        )
+        .route("/properties/{id}", get(properties::show))
+        .route("/applications/install", post(applications::install))
+        .route("/applications/installed", get(applications::installed))
+        .route(
+            "/applications/{id}/uninstall",
+            delete(applications::uninstall),
+        )
+        .route("/bookings/{id}", get(bookings::show))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_api_key));
+
+    let admin = Router::new()
+        .route("/reset", post(admin::reset))
+        .route("/users", post(admin::create_user))
+        .route("/api_keys", post(admin::create_api_key))
+        .route("/api_keys/{id}", delete(admin::revoke_api_key))
+        .route("/bookings", post(admin::create_booking))
+        .route(
+            "/bookings/{id}/guest_messages",
+            post(admin_messages::booking_guest_message).layer(upload_limit.clone()),
+        )
+        .route(
+            "/message_threads/{id}/guest_messages",
+            post(admin_messages::thread_guest_message).layer(upload_limit),
+        )
+        .route("/inquiries", post(admin_messages::create_inquiry))
+        .route(
+            "/message_threads/{id}/assign_booking",
+            post(admin_messages::assign_booking),
+        )
+        .route("/outbox", get(admin::outbox))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_admin));
+
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .nest("/api/v1", api)
+        .nest("/admin", admin)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
