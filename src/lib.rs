@@ -13,7 +13,8 @@ pub mod server;
 pub mod views;
 
 use axum::Router;
-use axum::http::{HeaderName, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderName, HeaderValue, Request};
 use axum::response::{IntoResponse, Response};
 use sqlx::PgPool;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -47,6 +48,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The whole HTTP application: routes, request ids, request logs and a panic guard.
 pub fn app(state: AppState) -> Router {
     routes::router(state)
+        .layer(axum::middleware::map_response(json_charset))
         .layer(CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| panic_response(),
         ))
@@ -70,6 +72,21 @@ pub fn app(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Every JSON answer says `application/json; charset=utf-8` (§1).
+async fn json_charset(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    if headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v == "application/json")
+    {
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+    }
+    response
 }
 
 fn panic_response() -> Response {

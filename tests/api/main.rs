@@ -1,0 +1,8 @@
+//! Integration tests: the real router over a real PostgreSQL, one database per test.
+
+mod admin;
+mod auth;
+mod embedded;
+mod errors;
+mod provisioning;
+mod support;

@@ -1,0 +1,408 @@
+//! Test support: one PostgreSQL per test run (the embedded cluster, or DATABASE_URL), one
+//! database per test created from a migrated template, and a client that drives the real router.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use ota_inbox::embedded_pg::{self, EmbeddedPg};
+use ota_inbox::{AppState, app, db};
+use serde_json::{Value, json};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection, PgPool};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+pub const MAX_ATTACHMENT_BYTES: usize = 64 * 1024;
+
+struct Server {
+    /// Options of the maintenance database (`postgres`).
+    admin: PgConnectOptions,
+    template: String,
+}
+
+static SERVER: OnceLock<Server> = OnceLock::new();
+static NEXT_DB: AtomicU32 = AtomicU32::new(0);
+
+fn server() -> &'static Server {
+    SERVER.get_or_init(|| {
+        // Set up on a runtime of its own: each test's runtime ends with the test.
+        std::thread::spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(set_up())
+        })
+        .join()
+        .expect("setting up the test database server")
+    })
+}
+
+async fn set_up() -> Server {
+    let admin: PgConnectOptions = match std::env::var("DATABASE_URL") {
+        Ok(url) => url
+            .parse::<PgConnectOptions>()
+            .expect("DATABASE_URL")
+            .database("postgres"),
+        Err(_) => start_embedded().await,
+    };
+    let admin = admin.log_statements(tracing::log::LevelFilter::Off);
+    let mut conn = admin
+        .connect()
+        .await
+        .expect("connecting to the test PostgreSQL");
+    drop_leftovers(&mut conn).await;
+    let template = format!("ota_inbox_tpl_{}", std::process::id());
+    sqlx::query(&format!("drop database if exists {template}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query(&format!("create database {template}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let pool = db::connect(admin.clone().database(&template), 2)
+        .await
+        .unwrap();
+    db::MIGRATOR
+        .run(&pool)
+        .await
+        .expect("migrating the template");
+    pool.close().await;
+    conn.close().await.ok();
+    Server { admin, template }
+}
+
+/// The embedded cluster in a temporary folder, stopped and removed by a watchdog once this
+/// test process exits.
+async fn start_embedded() -> PgConnectOptions {
+    let root = std::env::temp_dir().join(format!("ota-inbox-tests-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let dir = root.join("postgres");
+    let pg = EmbeddedPg::start(&dir, &embedded_pg::Options { unsafe_fast: true })
+        .await
+        .expect("starting the embedded PostgreSQL for the tests");
+    let script = format!(
+        "while kill -0 {test} 2>/dev/null; do sleep 0.5; done; \
+         pid=$(head -n 1 '{dir}/postmaster.pid' 2>/dev/null); \
+         if [ -n \"$pid\" ]; then kill -INT \"$pid\"; while kill -0 \"$pid\" 2>/dev/null; do sleep 0.2; done; fi; \
+         rm -rf '{root}'",
+        test = std::process::id(),
+        dir = dir.display(),
+        root = root.display(),
+    );
+    std::process::Command::new("sh")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starting the cluster's watchdog");
+    pg.connect_options("postgres")
+}
+
+/// Drops the databases of earlier test runs whose process is gone (DATABASE_URL mode).
+async fn drop_leftovers(conn: &mut sqlx::PgConnection) {
+    let names: Vec<String> = sqlx::query_scalar(
+        "select datname from pg_database where datname like 'ota_inbox_tpl_%' or datname like 'ota_inbox_t_%'",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    for name in names {
+        let pid = name
+            .trim_start_matches("ota_inbox_tpl_")
+            .trim_start_matches("ota_inbox_t_");
+        let pid = pid.split('_').next().unwrap_or_default();
+        let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
+        if !alive {
+            let _ = sqlx::query(&format!("drop database if exists {name} with (force)"))
+                .execute(&mut *conn)
+                .await;
+        }
+    }
+}
+
+/// A fresh database, migrated, for one test.
+pub async fn fresh_database() -> (PgPool, PgConnectOptions) {
+    let server = server();
+    let name = format!(
+        "ota_inbox_t_{}_{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, Ordering::SeqCst)
+    );
+    let mut conn = server.admin.connect().await.unwrap();
+    sqlx::query(&format!(
+        "create database {name} template {}",
+        server.template
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.ok();
+    let options = server.admin.clone().database(&name);
+    let pool = db::connect(options.clone(), 10).await.unwrap();
+    (pool, options)
+}
+
+/// The application over its own database.
+pub struct TestApp {
+    pub db: PgPool,
+    pub router: Router,
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::with_max_attachment_bytes(MAX_ATTACHMENT_BYTES).await
+    }
+
+    pub async fn with_max_attachment_bytes(max: usize) -> Self {
+        let (db, _) = fresh_database().await;
+        let router = app(AppState::new(db.clone(), Some(ADMIN_TOKEN), max));
+        Self { db, router }
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> Call {
+        Call {
+            router: self.router.clone(),
+            method,
+            path: path.to_owned(),
+            headers: vec![],
+            body: None,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Call {
+        self.request(Method::GET, path)
+    }
+
+    pub fn post(&self, path: &str) -> Call {
+        self.request(Method::POST, path)
+    }
+
+    pub fn delete(&self, path: &str) -> Call {
+        self.request(Method::DELETE, path)
+    }
+
+    /// A call to the admin API with the admin token.
+    pub fn admin(&self, method: Method, path: &str) -> Call {
+        self.request(method, path).bearer(ADMIN_TOKEN)
+    }
+
+    /// A user with an API key that sees all of the user's properties.
+    pub async fn user(&self) -> Account {
+        let email = format!("{}@example.com", Uuid::new_v4());
+        let user = self
+            .admin(Method::POST, "/admin/users")
+            .json(json!({"user": {"email": email, "name": "Test User"}}))
+            .send()
+            .await
+            .expect_status(StatusCode::CREATED);
+        let user_id = user.id();
+        let key = self.key_for(user_id, None).await;
+        Account { user_id, key }
+    }
+
+    /// A new key of `user_id`, limited to `property_ids` when given.
+    pub async fn key_for(&self, user_id: Uuid, property_ids: Option<Vec<Uuid>>) -> String {
+        let key = self
+            .admin(Method::POST, "/admin/api_keys")
+            .json(json!({"api_key": {"user_id": user_id, "property_ids": property_ids}}))
+            .send()
+            .await
+            .expect_status(StatusCode::CREATED);
+        key.json()["data"]["attributes"]["key"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// A property of the account, with the Messages app installed when `messages` is true.
+    pub async fn property(&self, account: &Account, messages: bool) -> Uuid {
+        let property = self
+            .post("/api/v1/properties")
+            .key(&account.key)
+            .json(json!({"property": {"title": "Casa Azul", "currency": "EUR"}}))
+            .send()
+            .await
+            .expect_status(StatusCode::CREATED);
+        let id = property.id();
+        if messages {
+            self.post("/api/v1/applications/install")
+                .key(&account.key)
+                .json(json!({"application_installation": {"property_id": id, "application_code": "channex_messages"}}))
+                .send()
+                .await
+                .expect_status(StatusCode::OK);
+        }
+        id
+    }
+
+    /// A booking on the property, from `ota_name`.
+    pub async fn booking(&self, property_id: Uuid, ota_name: &str) -> Uuid {
+        self.admin(Method::POST, "/admin/bookings")
+            .json(json!({"booking": {
+                "property_id": property_id, "ota_name": ota_name, "ota_reservation_code": "RC-1",
+                "arrival_date": "2030-07-01", "departure_date": "2030-07-04",
+                "customer": {"name": "Roxy", "surname": "Maldonado"}
+            }}))
+            .send()
+            .await
+            .expect_status(StatusCode::CREATED)
+            .id()
+    }
+
+    /// A guest message on a booking (creating its thread); answers the message.
+    pub async fn guest_writes(&self, booking_id: Uuid, text: &str) -> Response {
+        self.admin(
+            Method::POST,
+            &format!("/admin/bookings/{booking_id}/guest_messages"),
+        )
+        .json(json!({"message": {"message": text}}))
+        .send()
+        .await
+        .expect_status(StatusCode::CREATED)
+    }
+}
+
+pub struct Account {
+    pub user_id: Uuid,
+    pub key: String,
+}
+
+/// One request being built.
+pub struct Call {
+    router: Router,
+    method: Method,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Option<(String, Vec<u8>)>,
+}
+
+impl Call {
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn key(self, key: &str) -> Self {
+        self.header("user-api-key", key)
+    }
+
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("authorization", &format!("Bearer {token}"))
+    }
+
+    pub fn json(mut self, body: Value) -> Self {
+        self.body = Some(("application/json".to_owned(), body.to_string().into_bytes()));
+        self
+    }
+
+    pub fn raw(mut self, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
+        self.body = Some((content_type.to_owned(), body.into()));
+        self
+    }
+
+    pub async fn send(self) -> Response {
+        let mut builder = Request::builder().method(self.method).uri(&self.path);
+        for (name, value) in &self.headers {
+            builder = builder.header(name, value);
+        }
+        let body = match self.body {
+            Some((content_type, bytes)) => {
+                if !content_type.is_empty() {
+                    builder = builder.header("content-type", content_type);
+                }
+                Body::from(bytes)
+            }
+            None => Body::empty(),
+        };
+        let response = self
+            .router
+            .oneshot(builder.body(body).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        Response {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|_| {
+            panic!(
+                "not JSON ({}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    #[track_caller]
+    pub fn expect_status(self, status: StatusCode) -> Self {
+        assert_eq!(
+            self.status,
+            status,
+            "body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        self
+    }
+
+    /// `data.id` of a single-resource answer.
+    pub fn id(&self) -> Uuid {
+        self.json()["data"]["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Asserts the contract's error body and status.
+    #[track_caller]
+    pub fn expect_error(&self, status: u16, code: &str) -> Value {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        let content_type = self
+            .headers
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(
+            content_type.as_deref(),
+            Some("application/json; charset=utf-8"),
+            "content type"
+        );
+        let body = self.json();
+        assert_eq!(body["errors"]["code"], code, "body: {body}");
+        assert!(body["errors"]["title"].is_string(), "body: {body}");
+        body["errors"]
+            .get("details")
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+}
