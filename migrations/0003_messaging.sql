@@ -3,6 +3,9 @@
 create table message_threads (
     id uuid primary key,
     property_id uuid not null references properties (id) on delete cascade,
+    -- The owner of the property (which never changes hands): lets a key's thread list be read
+    -- from one index, newest first, whatever the number of its properties.
+    user_id uuid not null references users (id) on delete cascade,
     channel_id uuid not null references channels (id) on delete cascade,
     booking_id uuid references bookings (id) on delete cascade,
     provider text not null,
@@ -19,13 +22,17 @@ create table message_threads (
     constraint message_threads_booking_id_key unique (booking_id)
 );
 
--- Thread lists: visible properties, newest first, by each orderable column.
+-- Thread lists: all of a user's threads by each orderable column (property_id included so
+-- that the visible-property filter and the total are answered from the index), and one
+-- property's threads.
+create index message_threads_user_inserted_at_idx
+    on message_threads (user_id, inserted_at, id) include (property_id);
+create index message_threads_user_updated_at_idx
+    on message_threads (user_id, updated_at, id) include (property_id);
+create index message_threads_user_last_received_idx
+    on message_threads (user_id, last_message_received_at, id) include (property_id);
 create index message_threads_property_inserted_at_idx
     on message_threads (property_id, inserted_at, id);
-create index message_threads_property_updated_at_idx
-    on message_threads (property_id, updated_at, id);
-create index message_threads_property_last_received_idx
-    on message_threads (property_id, last_message_received_at, id);
 create index message_threads_channel_id_idx on message_threads (channel_id);
 
 create table messages (

@@ -124,3 +124,38 @@ pub async fn messages_installed(db: impl PgExecutor<'_>, property_id: Uuid) -> s
     .fetch_one(db)
     .await
 }
+
+/// Of the properties a principal sees: how many there are, and those with the Messages app.
+pub async fn messaging_properties(
+    db: impl PgExecutor<'_>,
+    principal: &Principal,
+) -> sqlx::Result<(i64, Vec<Uuid>)> {
+    sqlx::query_as(
+        r#"select count(*),
+             coalesce(array_agg(p.id) filter (where i.id is not null), '{}')
+           from properties p
+           left join application_installations i
+             on i.property_id = p.id and i.application_code = 'channex_messages'
+           where p.user_id = $1 and ($2::uuid[] is null or p.id = any($2))"#,
+    )
+    .bind(principal.user_id)
+    .bind(principal.listed())
+    .fetch_one(db)
+    .await
+}
+
+/// For each of `ids` that exists: its owner and whether the Messages app is installed.
+pub async fn properties_with_app(
+    db: impl PgExecutor<'_>,
+    ids: &[Uuid],
+) -> sqlx::Result<Vec<(Uuid, Uuid, bool)>> {
+    sqlx::query_as(
+        r#"select p.id, p.user_id, exists (
+             select 1 from application_installations i
+             where i.property_id = p.id and i.application_code = 'channex_messages')
+           from properties p where p.id = any($1)"#,
+    )
+    .bind(ids)
+    .fetch_all(db)
+    .await
+}

@@ -81,3 +81,33 @@ pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Attac
     .fetch_optional(db)
     .await
 }
+
+/// An attachment with what decides who may download it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Download {
+    #[sqlx(flatten)]
+    pub attachment: Attachment,
+    /// The property of the thread holding the attachment, its owner and whether the Messages
+    /// app is installed there; `None` while the attachment is in no message.
+    pub property_id: Option<Uuid>,
+    pub owner_id: Option<Uuid>,
+    pub messages_app: Option<bool>,
+}
+
+pub async fn get_download(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Download>> {
+    sqlx::query_as(
+        r#"select a.id, a.user_id, a.message_id, a.file_name, a.file_type, a.byte_size, a.sha256,
+             a.data, a.inserted_at, t.property_id, t.user_id as owner_id,
+             case when t.id is null then null else exists (
+               select 1 from application_installations i
+               where i.property_id = t.property_id and i.application_code = 'channex_messages')
+             end as messages_app
+           from attachments a
+           left join messages m on m.id = a.message_id
+           left join message_threads t on t.id = m.message_thread_id
+           where a.id = $1"#,
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}

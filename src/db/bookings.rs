@@ -19,6 +19,8 @@ pub struct Booking {
     pub owner_id: Uuid,
     /// The booking's message thread, once it has one.
     pub message_thread_id: Option<Uuid>,
+    /// Whether the Messages app is installed on the booking's property.
+    pub messages_app: bool,
 }
 
 impl Booking {
@@ -48,7 +50,10 @@ pub struct NewBooking<'a> {
 
 const SELECT: &str = r#"select b.id, b.property_id, b.channel_id, b.ota_name, b.ota_reservation_code,
     b.arrival_date, b.departure_date, b.customer_name, b.customer_surname, b.status, b.inserted_at,
-    p.user_id as owner_id, t.id as message_thread_id
+    p.user_id as owner_id, t.id as message_thread_id,
+    exists (select 1 from application_installations i
+            where i.property_id = b.property_id and i.application_code = 'channex_messages')
+      as messages_app
     from bookings b
     join properties p on p.id = b.property_id
     left join message_threads t on t.booking_id = b.id"#;

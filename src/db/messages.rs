@@ -88,3 +88,52 @@ pub async fn find_by_ota_id(
     .fetch_optional(db)
     .await
 }
+
+/// One page of a thread's messages, newest first unless `ascending`.
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    thread_id: Uuid,
+    senders: Option<&[String]>,
+    ascending: bool,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<Vec<Message>> {
+    let dir = if ascending { "asc" } else { "desc" };
+    sqlx::query_as(&format!(
+        r#"{SELECT} where m.message_thread_id = $1 and ($2::text[] is null or m.sender = any($2))
+           order by m.inserted_at {dir}, m.seq {dir} limit $3 offset $4"#
+    ))
+    .bind(thread_id)
+    .bind(senders)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(db)
+    .await
+}
+
+/// How many of a thread's messages come from `senders`.
+pub async fn count(
+    db: impl PgExecutor<'_>,
+    thread_id: Uuid,
+    senders: &[String],
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "select count(*) from messages where message_thread_id = $1 and sender = any($2)",
+    )
+    .bind(thread_id)
+    .bind(senders)
+    .fetch_one(db)
+    .await
+}
+
+/// Whether the newest guest message of a thread is marked as needing no reply.
+pub async fn no_reply_needed(db: impl PgExecutor<'_>, thread_id: Uuid) -> sqlx::Result<bool> {
+    let marked: Option<bool> = sqlx::query_scalar(
+        r#"select no_reply_needed from messages where message_thread_id = $1 and sender = 'guest'
+           order by inserted_at desc, seq desc limit 1"#,
+    )
+    .bind(thread_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(marked.unwrap_or(false))
+}

@@ -1,7 +1,9 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::{PgConnection, PgExecutor};
+use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
+
+use crate::http::list::Order;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Thread {
@@ -19,12 +21,17 @@ pub struct Thread {
     pub updated_at: DateTime<Utc>,
     /// The owner of the thread's property.
     pub owner_id: Uuid,
+    /// Whether the Messages app is installed on the thread's property.
+    pub messages_app: bool,
 }
 
 const SELECT: &str = r#"select t.id, t.property_id, t.channel_id, t.booking_id, t.provider, t.title,
     t.is_closed, t.message_count, t.last_message, t.last_message_received_at, t.inserted_at,
-    t.updated_at, p.user_id as owner_id
-    from message_threads t join properties p on p.id = t.property_id"#;
+    t.updated_at, t.user_id as owner_id,
+    exists (select 1 from application_installations i
+            where i.property_id = t.property_id and i.application_code = 'channex_messages')
+      as messages_app
+    from message_threads t"#;
 
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Thread>> {
     sqlx::query_as(&format!("{SELECT} where t.id = $1"))
@@ -54,8 +61,10 @@ pub struct NewThread<'a> {
 pub async fn insert(conn: &mut PgConnection, new: &NewThread<'_>) -> sqlx::Result<Uuid> {
     sqlx::query_scalar(
         r#"with inserted as (
-             insert into message_threads (id, property_id, channel_id, booking_id, provider, title)
-             values ($1, $2, $3, $4, $5, $6)
+             insert into message_threads (id, property_id, user_id, channel_id, booking_id,
+               provider, title, inserted_at, updated_at)
+             select $1, $2, p.user_id, $3, $4, $5, $6, clock_timestamp(), clock_timestamp()
+             from properties p where p.id = $2
              on conflict (booking_id) do nothing returning id)
            select id from inserted
            union all
@@ -93,6 +102,7 @@ pub async fn record_message(
     Ok(())
 }
 
+/// Marks the thread closed; closing a closed thread changes nothing.
 pub async fn close(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<()> {
     sqlx::query(
         r#"update message_threads set is_closed = true, updated_at = clock_timestamp()
@@ -121,4 +131,86 @@ pub async fn assign_booking(
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// What a thread list selects: the user's threads on `property_ids` (all of the user's when
+/// `None`), narrowed by the optional filters.
+#[derive(Debug, Default)]
+pub struct ThreadFilter {
+    pub user_id: Uuid,
+    pub property_ids: Option<Vec<Uuid>>,
+    pub booking_ids: Option<Vec<Uuid>>,
+    pub channel_ids: Option<Vec<Uuid>>,
+    pub providers: Option<Vec<String>>,
+    pub is_closed: Option<bool>,
+    /// `(column, operator, value)`: columns and operators come from whitelists.
+    pub ranges: Vec<(&'static str, &'static str, DateTime<Utc>)>,
+}
+
+fn push_where<'a>(qb: &mut QueryBuilder<'a, Postgres>, f: &'a ThreadFilter) {
+    qb.push(" where t.user_id = ").push_bind(f.user_id);
+    if let Some(ids) = &f.property_ids {
+        qb.push(" and t.property_id = any(")
+            .push_bind(ids)
+            .push(")");
+    }
+    if let Some(ids) = &f.booking_ids {
+        qb.push(" and t.booking_id = any(").push_bind(ids).push(")");
+    }
+    if let Some(ids) = &f.channel_ids {
+        qb.push(" and t.channel_id = any(").push_bind(ids).push(")");
+    }
+    if let Some(providers) = &f.providers {
+        qb.push(" and t.provider = any(")
+            .push_bind(providers)
+            .push(")");
+    }
+    if let Some(closed) = f.is_closed {
+        qb.push(" and t.is_closed = ").push_bind(closed);
+    }
+    for (column, op, value) in &f.ranges {
+        qb.push(format_args!(" and t.{column} {op} "))
+            .push_bind(*value);
+    }
+}
+
+/// One page of threads in `order` (ties broken by id), and the total the filter selects.
+pub async fn list(
+    db: impl PgExecutor<'_> + Copy,
+    filter: &ThreadFilter,
+    order: Order,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<(Vec<Thread>, i64)> {
+    let mut qb = QueryBuilder::new(SELECT);
+    push_where(&mut qb, filter);
+    let dir = order.direction.sql();
+    qb.push(format_args!(
+        " order by t.{field} {dir}, t.id {dir} limit ",
+        field = order.field
+    ))
+    .push_bind(limit)
+    .push(" offset ")
+    .push_bind(offset);
+    let rows = qb.build_query_as().fetch_all(db).await?;
+
+    let mut count = QueryBuilder::new("select count(*) from message_threads t");
+    push_where(&mut count, filter);
+    let total = count.build_query_scalar().fetch_one(db).await?;
+    Ok((rows, total))
+}
+
+/// Marks the newest guest message as needing no reply; answers its id (`None`: no guest message).
+pub async fn mark_no_reply_needed(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar(
+        r#"with latest as (
+             select id from messages where message_thread_id = $1 and sender = 'guest'
+             order by inserted_at desc, seq desc limit 1)
+           update messages m set no_reply_needed = true, updated_at = clock_timestamp()
+           from latest where m.id = latest.id
+           returning m.id"#,
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
 }

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod envelope;
 pub mod fields;
+pub mod gate;
 pub mod json;
 pub mod list;
 pub mod path;

@@ -3,9 +3,12 @@
 pub mod admin;
 pub mod admin_messages;
 pub mod applications;
+pub mod attachments;
 pub mod bookings;
 pub mod health;
+pub mod messages;
 pub mod properties;
+pub mod threads;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -14,7 +17,7 @@ use axum::routing::{delete, get, post};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::http::auth;
+use crate::http::{auth, gate};
 
 /// Body limit of the routes that take plain JSON.
 pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
@@ -31,7 +34,38 @@ pub fn upload_body_limit(max_attachment_bytes: usize) -> usize {
 pub fn router(state: AppState) -> Router {
     let upload_limit = DefaultBodyLimit::max(upload_body_limit(state.max_attachment_bytes));
 
+    let threads = Router::new()
+        .route("/message_threads/{id}", get(threads::show))
+        .route(
+            "/message_threads/{id}/messages",
+            get(messages::list_for_thread).post(messages::send_to_thread),
+        )
+        .route("/message_threads/{id}/close", post(threads::close))
+        .route(
+            "/message_threads/{id}/no_reply_needed",
+            post(threads::no_reply_needed),
+        )
+        .route_layer(from_fn_with_state(state.clone(), gate::thread_gate));
+    let booking_messages = Router::new()
+        .route(
+            "/bookings/{id}/messages",
+            get(messages::list_for_booking).post(messages::send_to_booking),
+        )
+        .route_layer(from_fn_with_state(state.clone(), gate::booking_gate));
+    let downloads = Router::new()
+        .route("/attachments/{id}", get(attachments::download))
+        .route("/attachments/{id}/{file_name}", get(attachments::download))
+        .route_layer(from_fn_with_state(state.clone(), gate::attachment_gate));
+
     let api = Router::new()
+        .route("/message_threads", get(threads::list))
+        .merge(threads)
+        .merge(booking_messages)
+        .route(
+            "/attachments",
+            post(attachments::upload).layer(upload_limit.clone()),
+        )
+        .merge(downloads)
         .route(
             "/properties",
             get(properties::list).post(properties::create),

@@ -1,0 +1,169 @@
+//! Attachments (§7.4): upload as base64 JSON, download as bytes.
+
+use axum::body::Body;
+use axum::extract::{RawPathParams, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::json;
+
+use crate::AppState;
+use crate::db;
+use crate::db::attachments::{Download, NewAttachment};
+use crate::error::ApiError;
+use crate::http::auth::Principal;
+use crate::http::fields::Fields;
+use crate::http::gate::Gated;
+use crate::http::json::JsonBody;
+use crate::http::upload;
+
+/// POST /api/v1/attachments
+pub async fn upload(
+    State(state): State<AppState>,
+    principal: Principal,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let (_, with_app) = db::applications::messaging_properties(&state.db, &principal).await?;
+    if with_app.is_empty() {
+        return Err(ApiError::Forbidden);
+    }
+    let mut f = Fields::envelope(body, "attachment")?;
+    let file = upload::read(&mut f, state.max_attachment_bytes);
+    f.finish()?;
+    let file = file.ok_or_else(|| ApiError::invalid("file", "is invalid"))?;
+    let id = db::attachments::insert(
+        &state.db,
+        &NewAttachment {
+            file_name: &file.file_name,
+            file_type: &file.file_type,
+            data: &file.data,
+        },
+        Some(principal.user_id),
+        None,
+        0,
+    )
+    .await?;
+    Ok(axum::Json(json!({ "data": { "id": id, "type": "attachment" } })).into_response())
+}
+
+/// GET /api/v1/attachments/{id} and /api/v1/attachments/{id}/{file_name}
+pub async fn download(
+    Gated(download): Gated<Download>,
+    params: RawPathParams,
+    request_headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let attachment = download.attachment;
+    if let Some((_, name)) = params.iter().find(|(key, _)| *key == "file_name") {
+        if name != attachment.file_name {
+            return Err(ApiError::NotFound);
+        }
+    }
+    let etag = format!("\"{}\"", hex::encode(&attachment.sha256));
+    let mut headers = HeaderMap::new();
+    let content_type = HeaderValue::from_str(&attachment.file_type)
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    headers.insert(header::CONTENT_TYPE, content_type);
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        disposition(&attachment.file_type, &attachment.file_name),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=3600"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, value);
+    }
+    let unchanged = request_headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|tag| tag.trim() == etag || tag.trim() == "*")
+        });
+    if unchanged {
+        return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
+    }
+    headers.insert(
+        header::CONTENT_LENGTH,
+        HeaderValue::from(attachment.data.len()),
+    );
+    Ok((StatusCode::OK, headers, Body::from(attachment.data)).into_response())
+}
+
+/// `inline` for images (SVG aside: it can carry script), `attachment` otherwise; the file name
+/// as an ASCII fallback and in RFC 5987 form.
+fn disposition(file_type: &str, file_name: &str) -> HeaderValue {
+    let essence = file_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let kind = if essence.starts_with("image/") && essence != "image/svg+xml" {
+        "inline"
+    } else {
+        "attachment"
+    };
+    let fallback: String = file_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded = utf8_percent_encode(file_name, NON_ALPHANUMERIC);
+    HeaderValue::from_str(&format!(
+        "{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+    ))
+    .unwrap_or(HeaderValue::from_static("attachment"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_are_inline_and_everything_else_is_an_attachment() {
+        assert!(
+            disposition("image/jpeg", "a.jpg")
+                .to_str()
+                .unwrap()
+                .starts_with("inline;")
+        );
+        assert!(
+            disposition("IMAGE/PNG; q=1", "a.png")
+                .to_str()
+                .unwrap()
+                .starts_with("inline;")
+        );
+        assert!(
+            disposition("image/svg+xml", "a.svg")
+                .to_str()
+                .unwrap()
+                .starts_with("attachment;")
+        );
+        assert!(
+            disposition("text/html", "a.html")
+                .to_str()
+                .unwrap()
+                .starts_with("attachment;")
+        );
+    }
+
+    #[test]
+    fn file_names_are_quoted_safely() {
+        let value = disposition("application/pdf", "Fa\"ct ü.pdf");
+        assert_eq!(
+            value.to_str().unwrap(),
+            "attachment; filename=\"Fa_ct _.pdf\"; filename*=UTF-8''Fa%22ct%20%C3%BC%2Epdf"
+        );
+    }
+}

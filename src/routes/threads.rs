@@ -1,0 +1,227 @@
+//! Message threads (§5, §6, §7.5, §7.6).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use serde_json::json;
+
+use crate::AppState;
+use crate::db;
+use crate::db::threads::{Thread, ThreadFilter};
+use crate::error::ApiError;
+use crate::http::auth::{Principal, Scope};
+use crate::http::envelope;
+use crate::http::gate::Gated;
+use crate::http::list::{Direction, ListQuery, Order};
+use crate::ota::Provider;
+use crate::views;
+
+const ORDERABLE: [&str; 3] = ["inserted_at", "updated_at", "last_message_received_at"];
+const DEFAULT_ORDER: Order = Order {
+    field: "inserted_at",
+    direction: Direction::Desc,
+};
+
+/// GET /api/v1/message_threads
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    query: ListQuery,
+) -> Result<Response, ApiError> {
+    let order = query.order(&ORDERABLE, DEFAULT_ORDER)?;
+    let mut filter = read_filter(&query, principal.user_id)?;
+    filter.property_ids = match query.uuid_filter("property_id")? {
+        Some(ids) => Some(checked_properties(&state, &principal, ids).await?),
+        None => messaging_properties(&state, &principal).await?,
+    };
+    let (rows, total) = db::threads::list(
+        &state.db,
+        &filter,
+        order,
+        query.limit.into(),
+        query.offset(),
+    )
+    .await?;
+    Ok(envelope::list(
+        rows.iter().map(views::thread).collect(),
+        query.meta_ordered(total, order),
+    ))
+}
+
+/// The properties named by `filter[property_id]`: each visible (else 401) with the app (else 403).
+async fn checked_properties(
+    state: &AppState,
+    principal: &Principal,
+    mut ids: Vec<uuid::Uuid>,
+) -> Result<Vec<uuid::Uuid>, ApiError> {
+    ids.sort_unstable();
+    ids.dedup();
+    let found = db::applications::properties_with_app(&state.db, &ids).await?;
+    if found.len() != ids.len()
+        || found
+            .iter()
+            .any(|(id, owner, _)| !principal.can_see(*owner, *id))
+    {
+        return Err(ApiError::Unauthorized);
+    }
+    if found.iter().any(|(_, _, app)| !app) {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(ids)
+}
+
+/// The visible properties with the Messages app (`None`: every property of the user has it,
+/// so no property filter is needed); 403 when there is none.
+async fn messaging_properties(
+    state: &AppState,
+    principal: &Principal,
+) -> Result<Option<Vec<uuid::Uuid>>, ApiError> {
+    let (visible, with_app) = db::applications::messaging_properties(&state.db, principal).await?;
+    if with_app.is_empty() {
+        return Err(ApiError::Forbidden);
+    }
+    let everything =
+        principal.scope == Scope::All && usize::try_from(visible).ok() == Some(with_app.len());
+    Ok((!everything).then_some(with_app))
+}
+
+/// The filters of §5 other than `property_id`; malformed values are a 422 naming the parameter.
+fn read_filter(query: &ListQuery, user_id: uuid::Uuid) -> Result<ThreadFilter, ApiError> {
+    let providers = match query.filters.get("provider") {
+        None => None,
+        Some(values) => Some(
+            values
+                .iter()
+                .map(|v| {
+                    Provider::for_ota(v)
+                        .map(|p| p.as_str().to_owned())
+                        .ok_or_else(|| ApiError::bad_param("filter[provider]"))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+    let is_closed = match query.filters.get("is_closed").map(|v| v.as_slice()) {
+        None => None,
+        Some([value]) if value == "true" => Some(true),
+        Some([value]) if value == "false" => Some(false),
+        Some(_) => return Err(ApiError::bad_param("filter[is_closed]")),
+    };
+    let mut ranges = Vec::new();
+    for ((field, op), value) in &query.ranges {
+        let column = ORDERABLE
+            .iter()
+            .find(|c| **c == field.as_str())
+            .ok_or_else(|| ApiError::bad_param(&format!("filter[{field}][{op}]")))?;
+        let sql_op = match op.as_str() {
+            "gt" => ">",
+            "gte" => ">=",
+            "lt" => "<",
+            _ => "<=",
+        };
+        let at = parse_timestamp(value)
+            .ok_or_else(|| ApiError::bad_param(&format!("filter[{field}][{op}]")))?;
+        ranges.push((*column, sql_op, at));
+    }
+    Ok(ThreadFilter {
+        user_id,
+        property_ids: None,
+        booking_ids: query.uuid_filter("booking_id")?,
+        channel_ids: query.uuid_filter("channel_id")?,
+        providers,
+        is_closed,
+        ranges,
+    })
+}
+
+/// A UTC timestamp as the API writes them (zone optional) or a date (its midnight).
+fn parse_timestamp(value: &str) -> Option<DateTime<Utc>> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(value) {
+        return Some(at.with_timezone(&Utc));
+    }
+    for format in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S",
+    ] {
+        if let Ok(at) = NaiveDateTime::parse_from_str(value, format) {
+            return Some(at.and_utc());
+        }
+    }
+    NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+}
+
+/// GET /api/v1/message_threads/{id}
+pub async fn show(Gated(thread): Gated<Thread>) -> Response {
+    envelope::single(StatusCode::OK, views::thread(&thread))
+}
+
+/// POST /api/v1/message_threads/{id}/close
+pub async fn close(
+    State(state): State<AppState>,
+    Gated(thread): Gated<Thread>,
+) -> Result<Response, ApiError> {
+    db::threads::close(&state.db, thread.id).await?;
+    let thread = db::threads::get(&state.db, thread.id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(envelope::single(StatusCode::OK, views::thread(&thread)))
+}
+
+/// POST /api/v1/message_threads/{id}/no_reply_needed
+pub async fn no_reply_needed(
+    State(state): State<AppState>,
+    Gated(thread): Gated<Thread>,
+) -> Result<Response, ApiError> {
+    let mut tx = state.db.begin().await?;
+    let thread = db::threads::lock(&mut tx, thread.id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let message_id = db::threads::mark_no_reply_needed(&mut *tx, thread.id).await?;
+    let payload = json!({
+        "message_thread_id": thread.id,
+        "message_id": message_id,
+        "provider": thread.provider,
+        "booking_id": thread.booking_id,
+    });
+    db::outbox::insert(
+        &mut *tx,
+        thread.property_id,
+        thread.id,
+        message_id,
+        "no_reply_needed",
+        &payload,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(envelope::single(StatusCode::OK, views::thread(&thread)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_values_take_the_apis_own_timestamps_and_dates() {
+        let expected = "2021-07-27T09:43:05.864520";
+        for value in [
+            expected,
+            "2021-07-27T09:43:05.864520Z",
+            "2021-07-27T10:43:05.864520+01:00",
+        ] {
+            let at = parse_timestamp(value).unwrap();
+            assert_eq!(crate::http::time::format(&at), expected, "{value}");
+        }
+        assert_eq!(
+            crate::http::time::format(&parse_timestamp("2021-07-27").unwrap()),
+            "2021-07-27T00:00:00.000000"
+        );
+        for bad in ["", "yesterday", "2021-13-01", "2021-07-27T25:00:00"] {
+            assert!(parse_timestamp(bad).is_none(), "{bad}");
+        }
+    }
+}
