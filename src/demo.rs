@@ -119,6 +119,7 @@ async fn seed(pool: &PgPool) -> anyhow::Result<String> {
         payout: Some("320.00".to_owned()),
         listing_id: Some("16384756345".to_owned()),
         listing_name: Some("Demo Hotel, sea-view flat".to_owned()),
+        room_type_id: None,
         message: Some(
             "Hi! Is the flat free for these dates? We are two adults and a child.".to_owned(),
         ),

@@ -200,6 +200,7 @@ pub struct Inquiry {
     pub payout: Option<String>,
     pub listing_id: Option<String>,
     pub listing_name: Option<String>,
+    pub room_type_id: Option<Uuid>,
     pub message: Option<String>,
 }
 
@@ -244,7 +245,7 @@ pub async fn create_inquiry(
         "number_of_infants": inquiry.infants,
         "number_of_pets": inquiry.pets,
         "property_id": property.id,
-        "room_type_id": Value::Null,
+        "room_type_id": inquiry.room_type_id,
     });
     let meta = json!({
         "status": "active",

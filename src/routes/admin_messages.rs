@@ -171,6 +171,7 @@ fn read_inquiry(body: Map<String, Value>) -> Result<Inquiry, ApiError> {
     let payout = f.amount("expected_payout_amount_accurate");
     let listing_id = f.string("listing_id", 255);
     let listing_name = f.string("listing_name", 255);
+    let room_type_id = f.uuid("room_type_id");
     let message = f
         .string("message", MAX_MESSAGE_CHARS)
         .filter(|m| !m.trim().is_empty());
@@ -188,6 +189,7 @@ fn read_inquiry(body: Map<String, Value>) -> Result<Inquiry, ApiError> {
         payout,
         listing_id,
         listing_name,
+        room_type_id,
         message,
     })
 }

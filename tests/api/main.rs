@@ -4,5 +4,7 @@ mod admin;
 mod auth;
 mod embedded;
 mod errors;
+mod gates;
+mod golden;
 mod provisioning;
 mod support;
