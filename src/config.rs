@@ -78,6 +78,13 @@ fn parse_schedule(raw: &str) -> Result<Schedule, String> {
 }
 
 impl Config {
+    /// Empty values count as unset (a `.env` copied from `.env.example` has `ADMIN_TOKEN=`).
+    pub fn normalized(mut self) -> Self {
+        self.database_url = self.database_url.filter(|v| !v.trim().is_empty());
+        self.admin_token = self.admin_token.filter(|v| !v.trim().is_empty());
+        self
+    }
+
     /// Whether to seed the demo: asked for, or by default in embedded mode.
     pub fn demo_enabled(&self) -> bool {
         self.demo.unwrap_or(self.database_url.is_none())
@@ -117,6 +124,14 @@ mod tests {
         assert!(err.contains("--max-attachment-bytes"), "{err}");
         let err = parse(&["--log-format", "xml"]).unwrap_err().to_string();
         assert!(err.contains("--log-format"), "{err}");
+    }
+
+    #[test]
+    fn empty_secrets_count_as_unset() {
+        let config = parse(&["--admin-token", " ", "--database-url", ""])
+            .unwrap()
+            .normalized();
+        assert_eq!((config.admin_token, config.database_url), (None, None));
     }
 
     #[test]

@@ -63,7 +63,7 @@ pub fn router(state: AppState) -> Router {
         .merge(booking_messages)
         .route(
             "/attachments",
-            post(attachments::upload).layer(upload_limit.clone()),
+            post(attachments::upload).layer(upload_limit),
         )
         .merge(downloads)
         .route(
@@ -88,7 +88,7 @@ pub fn router(state: AppState) -> Router {
         .route("/bookings", post(admin::create_booking))
         .route(
             "/bookings/{id}/guest_messages",
-            post(admin_messages::booking_guest_message).layer(upload_limit.clone()),
+            post(admin_messages::booking_guest_message).layer(upload_limit),
         )
         .route(
             "/message_threads/{id}/guest_messages",
