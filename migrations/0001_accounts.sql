@@ -5,9 +5,11 @@ create table users (
     email text not null,
     name text,
     inserted_at timestamptz not null default now(),
-    updated_at timestamptz not null default now(),
-    constraint users_email_key unique (email)
+    updated_at timestamptz not null default now()
 );
+
+-- Email addresses are unique whatever their case.
+create unique index users_email_key on users (lower(email));
 
 create table api_keys (
     id uuid primary key,

@@ -35,6 +35,40 @@ create index message_threads_property_inserted_at_idx
     on message_threads (property_id, inserted_at, id);
 create index message_threads_channel_id_idx on message_threads (channel_id);
 
+-- Thread counts by property, provider and state, kept by a trigger: the `total` of a thread
+-- list filtered (or not) by those columns is a sum over a few rows instead of a count over
+-- every thread.
+create table thread_counts (
+    property_id uuid not null references properties (id) on delete cascade,
+    provider text not null,
+    is_closed boolean not null,
+    threads bigint not null default 0,
+    primary key (property_id, provider, is_closed)
+);
+
+create function thread_counts_track() returns trigger language plpgsql as $$
+begin
+    if tg_op in ('UPDATE', 'DELETE') then
+        update thread_counts set threads = threads - 1
+        where property_id = old.property_id and provider = old.provider and is_closed = old.is_closed;
+    end if;
+    if tg_op in ('INSERT', 'UPDATE') then
+        insert into thread_counts (property_id, provider, is_closed, threads)
+        values (new.property_id, new.provider, new.is_closed, 1)
+        on conflict (property_id, provider, is_closed) do update set threads = thread_counts.threads + 1;
+    end if;
+    return null;
+end
+$$;
+
+create trigger message_threads_count_insert_delete after insert or delete on message_threads
+    for each row execute function thread_counts_track();
+create trigger message_threads_count_update after update of property_id, provider, is_closed on message_threads
+    for each row
+    when (old.property_id is distinct from new.property_id or old.provider is distinct from new.provider
+          or old.is_closed is distinct from new.is_closed)
+    execute function thread_counts_track();
+
 create table messages (
     id uuid primary key,
     -- Insertion order; breaks ties between messages written in the same transaction.

@@ -292,9 +292,10 @@ async fn find_bin_dir() -> Option<PathBuf> {
             .all(|b| dir.join(b).is_file())
     };
     if let Some(path) = std::env::var_os("PATH")
-        && let Some(dir) = std::env::split_paths(&path).find(|dir| has_all(dir)) {
-            return Some(dir);
-        }
+        && let Some(dir) = std::env::split_paths(&path).find(|dir| has_all(dir))
+    {
+        return Some(dir);
+    }
     if let Ok(out) = Command::new("pg_config").arg("--bindir").output().await {
         let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
         if out.status.success() && has_all(&dir) {

@@ -9,10 +9,11 @@ use ota_inbox::server::{self, Banner};
 fn main() -> ExitCode {
     // A malformed .env is an error; a missing one is not.
     if let Err(err) = dotenvy::dotenv()
-        && !err.not_found() {
-            eprintln!("error: could not read .env: {err}");
-            return ExitCode::from(2);
-        }
+        && !err.not_found()
+    {
+        eprintln!("error: could not read .env: {err}");
+        return ExitCode::from(2);
+    }
     let config = Config::parse().normalized();
     server::init_tracing(config.log_format);
     let runtime = match tokio::runtime::Runtime::new() {

@@ -2,6 +2,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
+use crate::ota::Provider;
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Booking {
     pub id: Uuid,
@@ -58,20 +60,17 @@ const SELECT: &str = r#"select b.id, b.property_id, b.channel_id, b.ota_name, b.
     join properties p on p.id = b.property_id
     left join message_threads t on t.booking_id = b.id"#;
 
-/// The channel of a property for an OTA, created on first use.
+/// The channel of a property for an OTA, created on first use (also when another transaction
+/// creates it at the same moment: `do update` waits for it and returns it).
 pub async fn channel_for(
     conn: &mut PgConnection,
     property_id: Uuid,
     ota_name: &str,
 ) -> sqlx::Result<Uuid> {
     sqlx::query_scalar(
-        r#"with inserted as (
-             insert into channels (id, property_id, ota_name) values ($1, $2, $3)
-             on conflict (property_id, ota_name) do nothing returning id)
-           select id from inserted
-           union all
-           select id from channels where property_id = $2 and ota_name = $3
-           limit 1"#,
+        r#"insert into channels (id, property_id, ota_name) values ($1, $2, $3)
+           on conflict (property_id, ota_name) do update set ota_name = excluded.ota_name
+           returning id"#,
     )
     .bind(Uuid::new_v4())
     .bind(property_id)
@@ -81,7 +80,12 @@ pub async fn channel_for(
 }
 
 pub async fn insert(conn: &mut PgConnection, new: &NewBooking<'_>) -> sqlx::Result<Booking> {
-    let channel_id = channel_for(conn, new.property_id, new.ota_name).await?;
+    // "AirBNB" and "Airbnb" are one channel.
+    let channel_name: &str = match Provider::for_ota(new.ota_name) {
+        Some(provider) => provider.ota_name(),
+        None => new.ota_name,
+    };
+    let channel_id = channel_for(conn, new.property_id, channel_name).await?;
     let id = Uuid::new_v4();
     sqlx::query(
         r#"insert into bookings (id, property_id, channel_id, ota_name, ota_reservation_code,

@@ -58,18 +58,16 @@ pub struct NewThread<'a> {
 }
 
 /// Creates a thread; for a booking that has one already, answers the existing thread's id.
+/// (`do update` rather than `do nothing`: it waits for and returns a thread another
+/// transaction is creating for the same booking at the same moment.)
 pub async fn insert(conn: &mut PgConnection, new: &NewThread<'_>) -> sqlx::Result<Uuid> {
     sqlx::query_scalar(
-        r#"with inserted as (
-             insert into message_threads (id, property_id, user_id, channel_id, booking_id,
-               provider, title, inserted_at, updated_at)
-             select $1, $2, p.user_id, $3, $4, $5, $6, clock_timestamp(), clock_timestamp()
-             from properties p where p.id = $2
-             on conflict (booking_id) do nothing returning id)
-           select id from inserted
-           union all
-           select id from message_threads where booking_id = $4
-           limit 1"#,
+        r#"insert into message_threads (id, property_id, user_id, channel_id, booking_id,
+             provider, title, inserted_at, updated_at)
+           select $1, $2, p.user_id, $3, $4, $5, $6, clock_timestamp(), clock_timestamp()
+           from properties p where p.id = $2
+           on conflict (booking_id) do update set booking_id = excluded.booking_id
+           returning id"#,
     )
     .bind(Uuid::new_v4())
     .bind(new.property_id)
@@ -182,22 +180,55 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<(Vec<Thread>, i64)> {
-    let mut qb = QueryBuilder::new(SELECT);
-    push_where(&mut qb, filter);
+    // The page's ids first, from the index alone; then only those rows (a deep page skips
+    // index entries, not table rows).
     let dir = order.direction.sql();
-    qb.push(format_args!(
-        " order by t.{field} {dir}, t.id {dir} limit ",
-        field = order.field
-    ))
-    .push_bind(limit)
-    .push(" offset ")
-    .push_bind(offset);
+    let field = order.field;
+    let mut qb = QueryBuilder::new(SELECT);
+    qb.push(" join (select t.id from message_threads t");
+    push_where(&mut qb, filter);
+    qb.push(format_args!(" order by t.{field} {dir}, t.id {dir} limit "))
+        .push_bind(limit)
+        .push(" offset ")
+        .push_bind(offset)
+        .push(format_args!(
+            ") page on page.id = t.id order by t.{field} {dir}, t.id {dir}"
+        ));
     let rows = qb.build_query_as().fetch_all(db).await?;
+    Ok((rows, total(db, filter).await?))
+}
 
-    let mut count = QueryBuilder::new("select count(*) from message_threads t");
-    push_where(&mut count, filter);
-    let total = count.build_query_scalar().fetch_one(db).await?;
-    Ok((rows, total))
+/// The number of threads a filter selects: from `thread_counts` when the filter is made of
+/// properties, providers and state only; else counted over the indexes the filter uses.
+async fn total(db: impl PgExecutor<'_>, f: &ThreadFilter) -> sqlx::Result<i64> {
+    let counted = f.booking_ids.is_none() && f.channel_ids.is_none() && f.ranges.is_empty();
+    if !counted {
+        let mut count = QueryBuilder::new("select count(*) from message_threads t");
+        push_where(&mut count, f);
+        return count.build_query_scalar().fetch_one(db).await;
+    }
+    let mut sum =
+        QueryBuilder::new("select coalesce(sum(c.threads), 0)::bigint from thread_counts c");
+    match &f.property_ids {
+        Some(ids) => {
+            sum.push(" where c.property_id = any(")
+                .push_bind(ids)
+                .push(")");
+        }
+        None => {
+            sum.push(" join properties p on p.id = c.property_id where p.user_id = ")
+                .push_bind(f.user_id);
+        }
+    }
+    if let Some(providers) = &f.providers {
+        sum.push(" and c.provider = any(")
+            .push_bind(providers)
+            .push(")");
+    }
+    if let Some(closed) = f.is_closed {
+        sum.push(" and c.is_closed = ").push_bind(closed);
+    }
+    sum.build_query_scalar().fetch_one(db).await
 }
 
 /// Marks the newest guest message as needing no reply; answers its id (`None`: no guest message).

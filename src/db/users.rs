@@ -37,10 +37,12 @@ pub async fn exists(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<bool> {
 }
 
 pub async fn find_by_email(db: impl PgExecutor<'_>, email: &str) -> sqlx::Result<Option<User>> {
-    sqlx::query_as("select id, email, name, inserted_at, updated_at from users where email = $1")
-        .bind(email)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as(
+        "select id, email, name, inserted_at, updated_at from users where lower(email) = lower($1)",
+    )
+    .bind(email)
+    .fetch_optional(db)
+    .await
 }
 
 pub async fn count(db: impl PgExecutor<'_>) -> sqlx::Result<i64> {

@@ -46,6 +46,11 @@ impl Fields {
         self.errors.contains_key(field)
     }
 
+    /// The names of the fields that failed so far.
+    pub fn error_fields(&self) -> impl Iterator<Item = &str> {
+        self.errors.keys().map(String::as_str)
+    }
+
     /// The raw member, `None` when absent or null.
     pub fn value(&self, field: &str) -> Option<&Value> {
         self.map.get(field).filter(|v| !v.is_null())

@@ -118,9 +118,10 @@ pub async fn create_booking(
     let arrival = f.required_date("arrival_date");
     let departure = f.required_date("departure_date");
     if let (Some(a), Some(d)) = (arrival, departure)
-        && d <= a {
-            f.error("departure_date", "must be after arrival_date");
-        }
+        && d <= a
+    {
+        f.error("departure_date", "must be after arrival_date");
+    }
     let mut customer = f.object("customer");
     let (name, surname) = match customer.as_mut() {
         Some(c) => (c.required_string("name", 255), c.string("surname", 255)),
@@ -152,7 +153,7 @@ pub async fn create_booking(
             arrival_date: arrival.unwrap_or_default(),
             departure_date: departure.unwrap_or_default(),
             customer_name: name.as_deref().unwrap_or_default().trim(),
-            customer_surname: surname.as_deref().map(str::trim),
+            customer_surname: surname.as_deref().map(str::trim).filter(|s| !s.is_empty()),
         },
     )
     .await?;

@@ -58,10 +58,11 @@ fn read_guest_message(
         Some(Value::Array(_)) => f.error("attachments", "is too long"),
         Some(_) => f.error("attachments", INVALID),
     }
+    let attachment_failed = f.has_error("attachments") || items_failed(&f);
     if text.trim().is_empty()
         && attachments.is_empty()
+        && !attachment_failed
         && !f.has_error("message")
-        && !f.is_present("attachments")
     {
         f.error("message", BLANK);
     }
@@ -71,6 +72,12 @@ fn read_guest_message(
         ota_message_id,
         attachments,
     })
+}
+
+/// Whether an attachment of the list failed validation (its errors are named `attachments[i]…`).
+fn items_failed(f: &Fields) -> bool {
+    f.error_fields()
+        .any(|field| field.starts_with("attachments["))
 }
 
 /// Adds a guest message to a locked thread and answers it: 201, or 200 for a redelivery.
@@ -153,9 +160,10 @@ fn read_inquiry(body: Map<String, Value>) -> Result<Inquiry, ApiError> {
     let checkin = f.required_date("checkin_date");
     let checkout = f.required_date("checkout_date");
     if let (Some(a), Some(d)) = (checkin, checkout)
-        && d <= a {
-            f.error("checkout_date", "must be after checkin_date");
-        }
+        && d <= a
+    {
+        f.error("checkout_date", "must be after checkin_date");
+    }
     let adults = f.int("number_of_adults", 0, 100).unwrap_or(1);
     let children = f.int("number_of_children", 0, 100).unwrap_or(0);
     let infants = f.int("number_of_infants", 0, 100).unwrap_or(0);
@@ -243,10 +251,23 @@ pub async fn assign_booking(
             "must belong to the thread's property",
         ));
     }
+    if Provider::for_ota(&booking.ota_name).map(Provider::as_str) != Some(thread.provider.as_str())
+    {
+        return Err(ApiError::invalid(
+            "booking_id",
+            "must come from the thread's OTA",
+        ));
+    }
     if booking.message_thread_id.is_some() {
         return Err(ApiError::invalid("booking_id", "has already been taken"));
     }
-    db::threads::assign_booking(&mut *tx, thread.id, booking.id).await?;
+    // A concurrent assignment of the same booking loses on the unique constraint.
+    match db::threads::assign_booking(&mut *tx, thread.id, booking.id).await {
+        Err(err) if db::violated_constraint(&err) == Some(db::threads::BOOKING_TAKEN) => {
+            return Err(ApiError::invalid("booking_id", "has already been taken"));
+        }
+        other => other?,
+    }
     let payload = json!({
         "message_thread_id": thread.id,
         "booking_id": booking.id,

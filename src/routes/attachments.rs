@@ -54,9 +54,10 @@ pub async fn download(
 ) -> Result<Response, ApiError> {
     let attachment = download.attachment;
     if let Some((_, name)) = params.iter().find(|(key, _)| *key == "file_name")
-        && name != attachment.file_name {
-            return Err(ApiError::NotFound);
-        }
+        && name != attachment.file_name
+    {
+        return Err(ApiError::NotFound);
+    }
     let etag = format!("\"{}\"", hex::encode(&attachment.sha256));
     let mut headers = HeaderMap::new();
     let content_type = HeaderValue::from_str(&attachment.file_type)

@@ -19,6 +19,10 @@ pub async fn create(
     principal: Principal,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
+    // A key limited to listed properties could not see what it creates.
+    if principal.scope != Scope::All {
+        return Err(ApiError::Unauthorized);
+    }
     let mut f = Fields::envelope(body, "property")?;
     let title = f.required_string("title", 255);
     let currency = f.string("currency", 3);
@@ -30,10 +34,6 @@ pub async fn create(
     }
     let timezone = f.string("timezone", 64);
     f.finish()?;
-    // A key limited to listed properties could not see what it creates.
-    if principal.scope != Scope::All {
-        return Err(ApiError::Unauthorized);
-    }
     let property = db::properties::insert(
         &state.db,
         principal.user_id,

@@ -97,6 +97,8 @@ async fn start_embedded() -> PgConnectOptions {
         dir = dir.display(),
         root = root.display(),
     );
+    // Never waited for: the watchdog must outlive this process.
+    #[allow(clippy::zombie_processes)]
     std::process::Command::new("sh")
         .args(["-c", &script])
         .stdin(std::process::Stdio::null())
@@ -405,4 +407,64 @@ impl Response {
             .cloned()
             .unwrap_or(Value::Null)
     }
+}
+
+// Helpers of the foundation tests (auth, provisioning, admin API, embedded cluster).
+
+impl TestApp {
+    /// The answer of a `select count(*) ...` on the test's database.
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.db)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// The answer of a `select count(*) ...` with one text parameter (`$1`).
+    pub async fn count_with(&self, sql: &str, param: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .bind(param)
+            .fetch_one(&self.db)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// The id of a booking's message thread, read from the database.
+    pub async fn thread_of(&self, booking_id: Uuid) -> Uuid {
+        sqlx::query_scalar("select id from message_threads where booking_id = $1")
+            .bind(booking_id)
+            .fetch_one(&self.db)
+            .await
+            .expect("the booking has a thread")
+    }
+}
+
+impl Response {
+    /// The `data` member of the body.
+    pub fn data(&self) -> Value {
+        self.json()["data"].clone()
+    }
+}
+
+/// Standard base64 of `bytes`.
+pub fn base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Asserts the contract's timestamp format: UTC, no zone, exactly six fraction digits
+/// (`2021-07-27T09:43:05.864520`).
+#[track_caller]
+pub fn assert_timestamp(value: &Value) {
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a string: {value}"));
+    let parsed = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f");
+    let fraction = text.rsplit_once('.').map(|(_, f)| f);
+    assert!(
+        parsed.is_ok()
+            && text.len() == 26
+            && fraction.is_some_and(|f| f.len() == 6 && f.bytes().all(|b| b.is_ascii_digit())),
+        "not a wire timestamp: {text}"
+    );
 }
