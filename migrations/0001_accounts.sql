@@ -4,6 +4,10 @@ create table users (
     id uuid primary key,
     email text not null,
     name text,
+    -- Kept by triggers on properties and application installations: whether every property of
+    -- the user has the Messages app is then one row away.
+    properties_count integer not null default 0,
+    messages_app_count integer not null default 0,
     inserted_at timestamptz not null default now(),
     updated_at timestamptz not null default now()
 );

@@ -33,6 +33,36 @@ create table application_installations (
         unique (property_id, application_code)
 );
 
+create function users_count_properties() returns trigger language plpgsql as $$
+begin
+    if tg_op = 'INSERT' then
+        update users set properties_count = properties_count + 1 where id = new.user_id;
+    else
+        update users set properties_count = properties_count - 1 where id = old.user_id;
+    end if;
+    return null;
+end
+$$;
+
+create trigger properties_count after insert or delete on properties
+    for each row execute function users_count_properties();
+
+create function users_count_messages_app() returns trigger language plpgsql as $$
+begin
+    if tg_op = 'INSERT' and new.application_code = 'channex_messages' then
+        update users set messages_app_count = messages_app_count + 1
+        where id = (select user_id from properties where id = new.property_id);
+    elsif tg_op = 'DELETE' and old.application_code = 'channex_messages' then
+        update users set messages_app_count = messages_app_count - 1
+        where id = (select user_id from properties where id = old.property_id);
+    end if;
+    return null;
+end
+$$;
+
+create trigger application_installations_count after insert or delete on application_installations
+    for each row execute function users_count_messages_app();
+
 -- One channel per property and OTA; created with the first booking or inquiry of that OTA.
 create table channels (
     id uuid primary key,

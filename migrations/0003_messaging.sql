@@ -46,16 +46,30 @@ create table thread_counts (
     primary key (property_id, provider, is_closed)
 );
 
+-- The same for all properties of a user (the list of a key that sees them all).
+create table user_thread_counts (
+    user_id uuid not null references users (id) on delete cascade,
+    provider text not null,
+    is_closed boolean not null,
+    threads bigint not null default 0,
+    primary key (user_id, provider, is_closed)
+);
+
 create function thread_counts_track() returns trigger language plpgsql as $$
 begin
     if tg_op in ('UPDATE', 'DELETE') then
         update thread_counts set threads = threads - 1
         where property_id = old.property_id and provider = old.provider and is_closed = old.is_closed;
+        update user_thread_counts set threads = threads - 1
+        where user_id = old.user_id and provider = old.provider and is_closed = old.is_closed;
     end if;
     if tg_op in ('INSERT', 'UPDATE') then
         insert into thread_counts (property_id, provider, is_closed, threads)
         values (new.property_id, new.provider, new.is_closed, 1)
         on conflict (property_id, provider, is_closed) do update set threads = thread_counts.threads + 1;
+        insert into user_thread_counts (user_id, provider, is_closed, threads)
+        values (new.user_id, new.provider, new.is_closed, 1)
+        on conflict (user_id, provider, is_closed) do update set threads = user_thread_counts.threads + 1;
     end if;
     return null;
 end

@@ -125,22 +125,54 @@ pub async fn messages_installed(db: impl PgExecutor<'_>, property_id: Uuid) -> s
     .await
 }
 
-/// Of the properties a principal sees: how many there are, and those with the Messages app.
+/// The properties with the Messages app among those a principal sees: `All` when that is every
+/// property of the user (read from the user's counters), else the list (maybe empty).
 pub async fn messaging_properties(
+    db: impl PgExecutor<'_> + Copy,
+    principal: &Principal,
+) -> sqlx::Result<Messaging> {
+    if principal.listed().is_none() {
+        let (properties, with_app): (i32, i32) =
+            sqlx::query_as("select properties_count, messages_app_count from users where id = $1")
+                .bind(principal.user_id)
+                .fetch_optional(db)
+                .await?
+                .unwrap_or((0, 0));
+        if with_app > 0 && with_app == properties {
+            return Ok(Messaging::All);
+        }
+    }
+    Ok(Messaging::Listed(visible_with_app(db, principal).await?))
+}
+
+/// Which of the visible properties have the Messages app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Messaging {
+    /// Every property of the user.
+    All,
+    Listed(Vec<Uuid>),
+}
+
+impl Messaging {
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Messaging::Listed(ids) if ids.is_empty())
+    }
+}
+
+/// The properties a principal sees that have the Messages app.
+async fn visible_with_app(
     db: impl PgExecutor<'_>,
     principal: &Principal,
-) -> sqlx::Result<(i64, Vec<Uuid>)> {
-    sqlx::query_as(
-        r#"select count(*),
-             coalesce(array_agg(p.id) filter (where i.id is not null), '{}')
-           from properties p
-           left join application_installations i
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        r#"select p.id from properties p
+           join application_installations i
              on i.property_id = p.id and i.application_code = 'channex_messages'
            where p.user_id = $1 and ($2::uuid[] is null or p.id = any($2))"#,
     )
     .bind(principal.user_id)
     .bind(principal.listed())
-    .fetch_one(db)
+    .fetch_all(db)
     .await
 }
 

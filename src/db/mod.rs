@@ -46,7 +46,7 @@ pub fn violated_constraint(err: &sqlx::Error) -> Option<&str> {
 pub async fn reset(pool: &PgPool) -> sqlx::Result<()> {
     sqlx::query(
         r#"truncate users, api_keys, api_key_properties, properties, application_installations,
-           channels, bookings, message_threads, thread_counts, messages, attachments, ota_outbox, events
+           channels, bookings, message_threads, thread_counts, user_thread_counts, messages, attachments, ota_outbox, events
            restart identity cascade"#,
     )
     .execute(pool)

@@ -33,6 +33,12 @@ const SELECT: &str = r#"select t.id, t.property_id, t.channel_id, t.booking_id, 
       as messages_app
     from message_threads t"#;
 
+/// Lists only ever cover properties with the Messages app.
+const SELECT_LISTED: &str = r#"select t.id, t.property_id, t.channel_id, t.booking_id, t.provider,
+    t.title, t.is_closed, t.message_count, t.last_message, t.last_message_received_at,
+    t.inserted_at, t.updated_at, t.user_id as owner_id, true as messages_app
+    from message_threads t"#;
+
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Thread>> {
     sqlx::query_as(&format!("{SELECT} where t.id = $1"))
         .bind(id)
@@ -184,7 +190,7 @@ pub async fn list(
     // index entries, not table rows).
     let dir = order.direction.sql();
     let field = order.field;
-    let mut qb = QueryBuilder::new(SELECT);
+    let mut qb = QueryBuilder::new(SELECT_LISTED);
     qb.push(" join (select t.id from message_threads t");
     push_where(&mut qb, filter);
     qb.push(format_args!(" order by t.{field} {dir}, t.id {dir} limit "))
@@ -207,19 +213,22 @@ async fn total(db: impl PgExecutor<'_>, f: &ThreadFilter) -> sqlx::Result<i64> {
         push_where(&mut count, f);
         return count.build_query_scalar().fetch_one(db).await;
     }
-    let mut sum =
-        QueryBuilder::new("select coalesce(sum(c.threads), 0)::bigint from thread_counts c");
-    match &f.property_ids {
+    let mut sum = match &f.property_ids {
         Some(ids) => {
-            sum.push(" where c.property_id = any(")
-                .push_bind(ids)
-                .push(")");
+            let mut sum = QueryBuilder::new(
+                "select coalesce(sum(c.threads), 0)::bigint from thread_counts c where c.property_id = any(",
+            );
+            sum.push_bind(ids).push(")");
+            sum
         }
         None => {
-            sum.push(" join properties p on p.id = c.property_id where p.user_id = ")
-                .push_bind(f.user_id);
+            let mut sum = QueryBuilder::new(
+                "select coalesce(sum(c.threads), 0)::bigint from user_thread_counts c where c.user_id = ",
+            );
+            sum.push_bind(f.user_id);
+            sum
         }
-    }
+    };
     if let Some(providers) = &f.providers {
         sum.push(" and c.provider = any(")
             .push_bind(providers)

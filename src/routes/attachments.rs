@@ -23,8 +23,10 @@ pub async fn upload(
     principal: Principal,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let (_, with_app) = db::applications::messaging_properties(&state.db, &principal).await?;
-    if with_app.is_empty() {
+    if db::applications::messaging_properties(&state.db, &principal)
+        .await?
+        .is_empty()
+    {
         return Err(ApiError::Forbidden);
     }
     let mut f = Fields::envelope(body, "attachment")?;

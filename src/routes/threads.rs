@@ -8,9 +8,10 @@ use serde_json::json;
 
 use crate::AppState;
 use crate::db;
+use crate::db::applications::Messaging;
 use crate::db::threads::{Thread, ThreadFilter};
 use crate::error::ApiError;
-use crate::http::auth::{Principal, Scope};
+use crate::http::auth::Principal;
 use crate::http::envelope;
 use crate::http::gate::Gated;
 use crate::http::list::{Direction, ListQuery, Order};
@@ -77,13 +78,11 @@ async fn messaging_properties(
     state: &AppState,
     principal: &Principal,
 ) -> Result<Option<Vec<uuid::Uuid>>, ApiError> {
-    let (visible, with_app) = db::applications::messaging_properties(&state.db, principal).await?;
-    if with_app.is_empty() {
-        return Err(ApiError::Forbidden);
+    match db::applications::messaging_properties(&state.db, principal).await? {
+        Messaging::All => Ok(None),
+        Messaging::Listed(ids) if ids.is_empty() => Err(ApiError::Forbidden),
+        Messaging::Listed(ids) => Ok(Some(ids)),
     }
-    let everything =
-        principal.scope == Scope::All && usize::try_from(visible).ok() == Some(with_app.len());
-    Ok((!everything).then_some(with_app))
 }
 
 /// The filters of §5 other than `property_id`; malformed values are a 422 naming the parameter.

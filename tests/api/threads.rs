@@ -331,3 +331,88 @@ async fn no_reply_needed_marks_the_latest_guest_message_until_the_guest_writes_a
             .unwrap()
     );
 }
+
+#[tokio::test]
+async fn list_totals_agree_with_a_count_of_the_threads() {
+    let app = TestApp::new().await;
+    let account = app.user().await;
+    let p1 = app.property(&account, true).await;
+    let p2 = app.property(&account, true).await;
+    let mut threads = Vec::new();
+    for (property, ota) in [
+        (p1, "BookingCom"),
+        (p1, "Airbnb"),
+        (p2, "BookingCom"),
+        (p2, "AirBNB"),
+        (p2, "BookingCom"),
+    ] {
+        let booking = app.booking(property, ota).await;
+        threads.push(thread_of(&app, booking, "hi").await);
+    }
+    // Close three, reopen one by a guest message, close one twice.
+    for thread in [&threads[0], &threads[2], &threads[3], &threads[3]] {
+        app.post(&format!("/api/v1/message_threads/{thread}/close"))
+            .key(&account.key)
+            .send()
+            .await
+            .expect_status(StatusCode::OK);
+    }
+    app.admin(
+        Method::POST,
+        &format!("/admin/message_threads/{}/guest_messages", threads[2]),
+    )
+    .json(json!({"message": {"message": "back"}}))
+    .send()
+    .await
+    .expect_status(StatusCode::CREATED);
+    let limited = Account {
+        user_id: account.user_id,
+        key: app.key_for(account.user_id, Some(vec![p2])).await,
+    };
+    for (who, query, sql) in [
+        (
+            &account,
+            "".to_owned(),
+            "select count(*) from message_threads".to_owned(),
+        ),
+        (
+            &account,
+            "filter[is_closed]=true".to_owned(),
+            "select count(*) from message_threads where is_closed".to_owned(),
+        ),
+        (
+            &account,
+            "filter[provider]=AirBNB&filter[is_closed]=false".to_owned(),
+            "select count(*) from message_threads where provider = 'AirBNB' and not is_closed"
+                .to_owned(),
+        ),
+        (
+            &account,
+            format!("filter[property_id]={p2}&filter[is_closed]=false"),
+            format!(
+                "select count(*) from message_threads where property_id = '{p2}' and not is_closed"
+            ),
+        ),
+        (
+            &limited,
+            "".to_owned(),
+            format!("select count(*) from message_threads where property_id = '{p2}'"),
+        ),
+        (
+            &limited,
+            "filter[provider]=BookingCom".to_owned(),
+            format!(
+                "select count(*) from message_threads where property_id = '{p2}' and provider = 'BookingCom'"
+            ),
+        ),
+    ] {
+        let expected: i64 = sqlx::query_scalar(&sql).fetch_one(&app.db).await.unwrap();
+        let got = list(&app, who, &query).await;
+        assert_eq!(got["meta"]["total"], expected, "{query}");
+        assert_eq!(
+            got["data"].as_array().unwrap().len() as i64,
+            expected,
+            "{query}"
+        );
+    }
+}
