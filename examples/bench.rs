@@ -55,6 +55,8 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("loaded in {:.1} s", started.elapsed().as_secs_f64());
     sqlx::query("vacuum analyze").execute(&pool).await?;
 
+    explain(&pool, &threads).await?;
+
     let api = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let api_addr = api.local_addr()?;
     let state = AppState::new(pool.clone(), None, 10 * 1024 * 1024);
@@ -211,4 +213,52 @@ async fn load(pool: &PgPool) -> anyhow::Result<(String, Vec<Uuid>)> {
         .fetch_all(&mut *conn)
         .await?;
     Ok((key, threads))
+}
+
+/// Writes the plans of the statements behind the lists to target/bench/plans.md.
+async fn explain(pool: &PgPool, threads: &[Uuid]) -> anyhow::Result<()> {
+    let user: Uuid = sqlx::query_scalar("select id from users")
+        .fetch_one(pool)
+        .await?;
+    let property: Uuid = sqlx::query_scalar("select id from properties limit 1")
+        .fetch_one(pool)
+        .await?;
+    let thread = threads[threads.len() / 2];
+    let page = |filter: &str, order: &str, offset: u32| {
+        format!(
+            "select t.id, t.title, t.last_message from message_threads t join (select t.id from message_threads t \
+             where {filter} order by {order} limit 10 offset {offset}) page on page.id = t.id order by {order}"
+        )
+    };
+    let statements = [
+        ("API key lookup", "select k.id, k.user_id, k.all_properties, array(select property_id from api_key_properties where api_key_id = k.id) from api_keys k where k.key_hash = '\\x00' and k.revoked_at is null".to_owned()),
+        ("Messages app on every property (user counters)", format!("select properties_count, messages_app_count from users where id = '{user}'")),
+        ("Threads, page 1, newest first", page(&format!("t.user_id = '{user}'"), "t.inserted_at desc, t.id desc", 0)),
+        ("Threads, page 5,000", page(&format!("t.user_id = '{user}'"), "t.inserted_at desc, t.id desc", 49_990)),
+        ("Threads by activity", page(&format!("t.user_id = '{user}'"), "t.last_message_received_at desc, t.id desc", 0)),
+        ("Threads of one property", page(&format!("t.user_id = '{user}' and t.property_id = any(array['{property}'::uuid])"), "t.inserted_at desc, t.id desc", 0)),
+        ("Thread total (user counters)", format!("select coalesce(sum(c.threads), 0)::bigint from user_thread_counts c where c.user_id = '{user}' and c.is_closed = false")),
+        ("Thread total of listed properties (property counters)", format!("select coalesce(sum(c.threads), 0)::bigint from thread_counts c where c.property_id = any(array['{property}'::uuid])")),
+        ("Thread total with a time range (counted on the index)", format!("select count(*) from message_threads t where t.user_id = '{user}' and t.inserted_at >= now() - interval '1 day'")),
+        ("Messages of a thread, page 1", format!("select m.id, m.message, coalesce((select jsonb_agg(jsonb_build_object('id', a.id, 'file_name', a.file_name) order by a.position) from attachments a where a.message_id = m.id), '[]'::jsonb) from messages m where m.message_thread_id = '{thread}' order by m.inserted_at desc, m.seq desc limit 10 offset 0")),
+        ("Messages of a thread from the guest (total)", format!("select count(*) from messages where message_thread_id = '{thread}' and sender = any(array['guest'])")),
+    ];
+    let mut out = String::from(
+        "# Query plans\n\nCaptured by `cargo run --release --example bench` on its data set \
+        (1,000 properties, 100,000 threads, 1,000,000 messages, one user), after `vacuum analyze`.\n",
+    );
+    for (name, sql) in statements {
+        let rows: Vec<String> =
+            sqlx::query_scalar(&format!("explain (analyze, buffers, costs off) {sql}"))
+                .fetch_all(pool)
+                .await?;
+        out.push_str(&format!(
+            "\n## {name}\n\n```sql\n{sql}\n```\n\n```\n{}\n```\n",
+            rows.join("\n")
+        ));
+    }
+    std::fs::create_dir_all("target/bench")?;
+    std::fs::write("target/bench/plans.md", out)?;
+    eprintln!("query plans: target/bench/plans.md");
+    Ok(())
 }

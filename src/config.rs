@@ -48,6 +48,11 @@ pub struct Config {
     #[arg(long, env = "DEMO", num_args = 0..=1, default_missing_value = "true")]
     pub demo: Option<bool>,
 
+    /// Requests a minute each API key may make (unset: no limit); more get 429.
+    #[arg(long, env = "RATE_LIMIT_PER_MINUTE",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_per_minute: Option<u32>,
+
     /// Largest number of database connections.
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 20,
           value_parser = clap::value_parser!(u32).range(1..=1000))]

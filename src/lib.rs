@@ -16,6 +16,8 @@ use axum::Router;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderName, HeaderValue, Request};
 use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
 use sqlx::PgPool;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -31,6 +33,8 @@ pub struct AppState {
     /// SHA-256 of `ADMIN_TOKEN`; `None` turns `/admin` off.
     pub admin_token_hash: Option<[u8; 32]>,
     pub max_attachment_bytes: usize,
+    /// Per-key request limit of `/api/v1`, when configured.
+    pub rate_limit: Option<Arc<http::rate_limit::RateLimiter>>,
 }
 
 impl AppState {
@@ -39,7 +43,16 @@ impl AppState {
             db,
             admin_token_hash: admin_token.map(http::auth::hash_secret),
             max_attachment_bytes,
+            rate_limit: None,
         }
+    }
+
+    /// Limits each API key to `per_minute` requests a minute.
+    pub fn with_rate_limit(mut self, per_minute: u32) -> Self {
+        self.rate_limit = Some(Arc::new(http::rate_limit::RateLimiter::per_minute(
+            per_minute,
+        )));
+        self
     }
 }
 

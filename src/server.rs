@@ -98,11 +98,14 @@ async fn serve(
         None
     };
 
-    let state = AppState::new(
+    let mut state = AppState::new(
         pool.clone(),
         admin_token.as_deref(),
         config.max_attachment_bytes as usize,
     );
+    if let Some(per_minute) = config.rate_limit_per_minute {
+        state = state.with_rate_limit(per_minute);
+    }
     let listener = tokio::net::TcpListener::bind(config.bind_addr)
         .await
         .with_context(|| format!("listening on {}", config.bind_addr))?;

@@ -8,5 +8,6 @@ pub mod gate;
 pub mod json;
 pub mod list;
 pub mod path;
+pub mod rate_limit;
 pub mod time;
 pub mod upload;

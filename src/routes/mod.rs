@@ -17,7 +17,7 @@ use axum::routing::{delete, get, post};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::http::{auth, gate};
+use crate::http::{auth, gate, rate_limit};
 
 /// Body limit of the routes that take plain JSON.
 pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
@@ -78,6 +78,7 @@ pub fn router(state: AppState) -> Router {
             delete(applications::uninstall),
         )
         .route("/bookings/{id}", get(bookings::show))
+        .route_layer(from_fn_with_state(state.clone(), rate_limit::limit))
         .route_layer(from_fn_with_state(state.clone(), auth::require_api_key));
 
     let admin = Router::new()

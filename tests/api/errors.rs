@@ -273,3 +273,37 @@ async fn every_answer_carries_a_request_id() {
         .await;
     assert_eq!(response.headers["x-request-id"], "trace-me");
 }
+
+#[tokio::test]
+async fn a_key_over_its_rate_limit_gets_a_429_with_retry_after() {
+    let test_app = TestApp::new().await;
+    let account = test_app.user().await;
+    let limited = app(
+        AppState::new(test_app.db.clone(), Some(ADMIN_TOKEN), MAX_ATTACHMENT_BYTES)
+            .with_rate_limit(3),
+    );
+    let call = |key: String| {
+        let router = limited.clone();
+        async move {
+            let request = axum::http::Request::get("/api/v1/properties")
+                .header("user-api-key", key)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            tower::ServiceExt::oneshot(router, request).await.unwrap()
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(call(account.key.clone()).await.status(), StatusCode::OK);
+    }
+    let refused = call(account.key.clone()).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait));
+    // Another key of another user is counted apart.
+    let other = test_app.user().await;
+    assert_eq!(call(other.key).await.status(), StatusCode::OK);
+}
