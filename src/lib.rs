@@ -11,6 +11,7 @@ pub mod ota;
 pub mod routes;
 pub mod server;
 pub mod views;
+pub mod webhooks;
 
 use axum::Router;
 use axum::http::header::CONTENT_TYPE;
@@ -31,6 +32,8 @@ pub struct AppState {
     /// SHA-256 of `ADMIN_TOKEN`; `None` turns `/admin` off.
     pub admin_token_hash: Option<[u8; 32]>,
     pub max_attachment_bytes: usize,
+    /// The outbound client of `POST /api/v1/webhooks/test`.
+    pub webhook_test_client: webhooks::TestClient,
 }
 
 impl AppState {
@@ -39,7 +42,14 @@ impl AppState {
             db,
             admin_token_hash: admin_token.map(http::auth::hash_secret),
             max_attachment_bytes,
+            webhook_test_client: webhooks::TestClient::new(webhooks::DEFAULT_TIMEOUT),
         }
+    }
+
+    /// Sets the timeout of `POST /api/v1/webhooks/test` (`WEBHOOK_TIMEOUT`).
+    pub fn with_webhook_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.webhook_test_client = webhooks::TestClient::new(timeout);
+        self
     }
 }
 

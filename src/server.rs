@@ -9,6 +9,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat};
 use crate::embedded_pg::{self, EmbeddedPg};
+use crate::webhooks::{Worker, WorkerConfig};
 use crate::{AppState, app, db, demo};
 
 const ADMIN_TOKEN_FILE: &str = "admin-token";
@@ -102,7 +103,17 @@ async fn serve(
         pool.clone(),
         admin_token.as_deref(),
         config.max_attachment_bytes as usize,
-    );
+    )
+    .with_webhook_timeout(config.webhook_timeout);
+    let worker = Worker::spawn(
+        pool.clone(),
+        WorkerConfig::new(
+            config.webhook_timeout,
+            config.webhook_retry_schedule.0.clone(),
+            config.webhook_concurrency as usize,
+        ),
+    )
+    .context("starting the webhook worker")?;
     let listener = tokio::net::TcpListener::bind(config.bind_addr)
         .await
         .with_context(|| format!("listening on {}", config.bind_addr))?;
@@ -119,6 +130,7 @@ async fn serve(
         .await
         .context("serving")?;
     tracing::info!("shutting down");
+    worker.shutdown().await;
     pool.close().await;
     Ok(())
 }

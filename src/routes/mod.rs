@@ -6,6 +6,7 @@ pub mod applications;
 pub mod bookings;
 pub mod health;
 pub mod properties;
+pub mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -44,6 +45,15 @@ pub fn router(state: AppState) -> Router {
             delete(applications::uninstall),
         )
         .route("/bookings/{id}", get(bookings::show))
+        .route("/webhooks", get(webhooks::list).post(webhooks::create))
+        .route("/webhooks/test", post(webhooks::test))
+        .route(
+            "/webhooks/{id}",
+            get(webhooks::show)
+                .put(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route_layer(from_fn_with_state(state.clone(), auth::require_api_key));
 
     let admin = Router::new()
