@@ -8,11 +8,11 @@ use ota_inbox::server::{self, Banner};
 
 fn main() -> ExitCode {
     // A malformed .env is an error; a missing one is not.
-    if let Err(err) = dotenvy::dotenv() {
-        if !err.not_found() {
-            eprintln!("error: could not read .env: {err}");
-            return ExitCode::from(2);
-        }
+    if let Err(err) = dotenvy::dotenv()
+        && !err.not_found()
+    {
+        eprintln!("error: could not read .env: {err}");
+        return ExitCode::from(2);
     }
     let config = Config::parse();
     server::init_tracing(config.log_format);

@@ -71,13 +71,13 @@ pub async fn append(
     thread: &Thread,
     append: &Append<'_>,
 ) -> Result<(Message, bool), ApiError> {
-    if let Some(ota_id) = append.ota_message_id {
-        if let Some(existing) = db::messages::find_by_ota_id(&mut *conn, thread.id, ota_id).await? {
-            let message = db::messages::get(&mut *conn, existing)
-                .await?
-                .ok_or(ApiError::NotFound)?;
-            return Ok((message, false));
-        }
+    if let Some(ota_id) = append.ota_message_id
+        && let Some(existing) = db::messages::find_by_ota_id(&mut *conn, thread.id, ota_id).await?
+    {
+        let message = db::messages::get(&mut *conn, existing)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        return Ok((message, false));
     }
     let (message_id, at) = db::messages::insert(
         conn,

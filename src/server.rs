@@ -53,10 +53,10 @@ pub async fn run(config: Config, on_ready: impl FnOnce(&Banner)) -> anyhow::Resu
         ),
     };
     let result = serve(&config, embedded.as_ref(), on_ready).await;
-    if let Some(pg) = &embedded {
-        if let Err(err) = pg.stop().await {
-            tracing::error!(error = %err, "stopping the embedded PostgreSQL");
-        }
+    if let Some(pg) = &embedded
+        && let Err(err) = pg.stop().await
+    {
+        tracing::error!(error = %err, "stopping the embedded PostgreSQL");
     }
     result
 }
@@ -138,10 +138,10 @@ async fn serve(
 /// The admin token of embedded mode: generated once, kept in DATA_DIR (mode 0600).
 fn kept_admin_token(data_dir: &Path) -> anyhow::Result<String> {
     let path = data_dir.join(ADMIN_TOKEN_FILE);
-    if let Ok(token) = std::fs::read_to_string(&path) {
-        if !token.trim().is_empty() {
-            return Ok(token.trim().to_owned());
-        }
+    if let Ok(token) = std::fs::read_to_string(&path)
+        && !token.trim().is_empty()
+    {
+        return Ok(token.trim().to_owned());
     }
     let (token, _) = crate::http::auth::generate_key();
     let token = token.replacen("oik_", "adm_", 1);

@@ -117,10 +117,10 @@ pub async fn create_booking(
         .map(|s| s.trim().to_owned());
     let arrival = f.required_date("arrival_date");
     let departure = f.required_date("departure_date");
-    if let (Some(a), Some(d)) = (arrival, departure) {
-        if d <= a {
-            f.error("departure_date", "must be after arrival_date");
-        }
+    if let (Some(a), Some(d)) = (arrival, departure)
+        && d <= a
+    {
+        f.error("departure_date", "must be after arrival_date");
     }
     let mut customer = f.object("customer");
     let (name, surname) = match customer.as_mut() {

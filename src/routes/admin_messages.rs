@@ -152,10 +152,10 @@ fn read_inquiry(body: Map<String, Value>) -> Result<Inquiry, ApiError> {
     let guest_name = f.required_string("guest_name", 255);
     let checkin = f.required_date("checkin_date");
     let checkout = f.required_date("checkout_date");
-    if let (Some(a), Some(d)) = (checkin, checkout) {
-        if d <= a {
-            f.error("checkout_date", "must be after checkin_date");
-        }
+    if let (Some(a), Some(d)) = (checkin, checkout)
+        && d <= a
+    {
+        f.error("checkout_date", "must be after checkin_date");
     }
     let adults = f.int("number_of_adults", 0, 100).unwrap_or(1);
     let children = f.int("number_of_children", 0, 100).unwrap_or(0);

@@ -64,7 +64,7 @@ pub fn router(state: AppState) -> Router {
         .route("/bookings", post(admin::create_booking))
         .route(
             "/bookings/{id}/guest_messages",
-            post(admin_messages::booking_guest_message).layer(upload_limit.clone()),
+            post(admin_messages::booking_guest_message).layer(upload_limit),
         )
         .route(
             "/message_threads/{id}/guest_messages",
