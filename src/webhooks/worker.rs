@@ -38,6 +38,9 @@ pub struct WorkerConfig {
     pub lease: Duration,
     /// Longest sleep between two looks at the queue when nothing wakes the worker.
     pub sweep_interval: Duration,
+    /// How long a stopping worker waits for the attempts in flight before it gives their
+    /// deliveries back (they are then sent again, by this or another worker).
+    pub shutdown_grace: Duration,
 }
 
 impl WorkerConfig {
@@ -50,6 +53,7 @@ impl WorkerConfig {
             per_webhook: (concurrency / 4).max(1),
             lease: timeout * 2 + Duration::from_secs(60),
             sweep_interval: Duration::from_secs(5),
+            shutdown_grace: timeout.min(Duration::from_secs(5)),
         }
     }
 }
@@ -69,8 +73,8 @@ impl Worker {
         Ok(Self { stop, task })
     }
 
-    /// Stops claiming, lets the attempts in flight finish (up to the timeout) and gives back
-    /// the deliveries of those that did not, so another worker can take them at once.
+    /// Stops claiming, lets the attempts in flight finish (up to `shutdown_grace`) and gives
+    /// back the deliveries of those that did not, so another worker can take them at once.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
@@ -112,12 +116,12 @@ impl InFlight {
         let Some(delivery) = self.tasks.remove(&task) else {
             return;
         };
-        if let Some((_, webhook)) = self.claims.remove(&delivery) {
-            if let Some(count) = self.per_webhook.get_mut(&webhook) {
-                *count -= 1;
-                if *count == 0 {
-                    self.per_webhook.remove(&webhook);
-                }
+        if let Some((_, webhook)) = self.claims.remove(&delivery)
+            && let Some(count) = self.per_webhook.get_mut(&webhook)
+        {
+            *count -= 1;
+            if *count == 0 {
+                self.per_webhook.remove(&webhook);
             }
         }
     }
@@ -318,9 +322,9 @@ impl Loop {
         }
     }
 
-    /// Lets attempts in flight finish for up to the timeout, then gives the rest back.
+    /// Lets attempts in flight finish for up to the grace period, then gives the rest back.
     async fn stop(&mut self) {
-        let grace = sleep(self.config.timeout + Duration::from_secs(1));
+        let grace = sleep(self.config.shutdown_grace);
         tokio::pin!(grace);
         let mut deadline = Instant::now();
         while !self.tasks.is_empty() {

@@ -5,4 +5,7 @@ mod auth;
 mod embedded;
 mod errors;
 mod provisioning;
+// The cluster's watchdog is left running on purpose: it outlives the test process.
+#[allow(clippy::zombie_processes)]
 mod support;
+mod webhooks;
