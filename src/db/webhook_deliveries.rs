@@ -160,12 +160,17 @@ pub async fn release(db: impl PgExecutor<'_>, ids: &[Uuid], token: Uuid) -> sqlx
     Ok(())
 }
 
-/// How long until the next pending delivery falls due (zero when one is due now), if any.
-pub async fn next_due_in_ms(db: impl PgExecutor<'_>) -> sqlx::Result<Option<i64>> {
+/// How long until the next pending delivery of a webhook not `excluded` falls due (zero when
+/// one is due now), if any.
+pub async fn next_due_in_ms(
+    db: impl PgExecutor<'_>,
+    excluded: &[Uuid],
+) -> sqlx::Result<Option<i64>> {
     sqlx::query_scalar(
         r#"select greatest(0, ceil(extract(epoch from (min(next_attempt_at) - now())) * 1000))::bigint
-           from webhook_deliveries where state = 'pending'"#,
+           from webhook_deliveries where state = 'pending' and webhook_id <> all($1)"#,
     )
+    .bind(excluded)
     .fetch_one(db)
     .await
 }

@@ -289,7 +289,9 @@ impl Loop {
             // Slots are full: finished attempts wake the loop.
             return sweep;
         }
-        match db::webhook_deliveries::next_due_in_ms(&self.pool).await {
+        // Webhooks at their limit are left out: their finished attempts wake the loop.
+        let full = self.in_flight.full(self.config.per_webhook);
+        match db::webhook_deliveries::next_due_in_ms(&self.pool, &full).await {
             // At least a few milliseconds: a delivery that is due but locked by another
             // worker's claim must not make this loop spin.
             Ok(Some(ms)) => sweep.min(now + Duration::from_millis(ms.max(5) as u64)),
