@@ -86,19 +86,20 @@ fn parse_schedule(raw: &str) -> Result<Schedule, String> {
     Ok(Schedule(delays))
 }
 
+impl Config {
+    /// Whether to seed the demo: asked for, or by default in embedded mode.
+    pub fn demo_enabled(&self) -> bool {
+        self.demo.unwrap_or(self.database_url.is_none())
+    }
+}
+
+/// `WEBHOOK_TIMEOUT`: a human duration between 10ms and 5m.
 fn parse_timeout(raw: &str) -> Result<Duration, String> {
     let timeout = humantime::parse_duration(raw.trim()).map_err(|e| format!("'{raw}': {e}"))?;
     if timeout < Duration::from_millis(10) || timeout > Duration::from_secs(300) {
         return Err("must be between 10ms and 5m".to_owned());
     }
     Ok(timeout)
-}
-
-impl Config {
-    /// Whether to seed the demo: asked for, or by default in embedded mode.
-    pub fn demo_enabled(&self) -> bool {
-        self.demo.unwrap_or(self.database_url.is_none())
-    }
 }
 
 #[cfg(test)]
