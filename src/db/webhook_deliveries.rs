@@ -34,6 +34,17 @@ pub struct Claimed {
     pub signing_secret: Option<SigningSecret>,
 }
 
+/// Commits of this transaction no longer wait for the WAL flush. Right for the worker's own
+/// writes: a crash can only forget a lease or an outcome written just before it, and the
+/// delivery is then sent again (at least once still holds). Other sessions see the commit at
+/// once, so workers still never take the same delivery.
+pub async fn relax_durability(conn: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query("set local synchronous_commit = off")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Locks up to `limit` due deliveries (skipping those other workers hold and those of the
 /// `excluded` webhooks), oldest due first: `(delivery id, webhook id)`.
 pub async fn lock_due(

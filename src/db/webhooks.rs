@@ -113,10 +113,11 @@ pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Webho
 }
 
 /// The webhook, locked until the transaction ends, so concurrent partial updates apply one
-/// after the other.
+/// after the other. `no key update`: events fanned out meanwhile (whose deliveries reference
+/// the webhook) are not held up.
 pub async fn lock(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Webhook>> {
     sqlx::query_as(&format!(
-        "select {COLUMNS} from webhooks where id = $1 for update"
+        "select {COLUMNS} from webhooks where id = $1 for no key update"
     ))
     .bind(id)
     .fetch_optional(conn)

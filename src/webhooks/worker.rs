@@ -252,6 +252,7 @@ impl Loop {
         let full = self.in_flight.full(self.config.per_webhook);
         let limit = (room * 4).min(1000);
         let mut tx = self.pool.begin().await?;
+        db::webhook_deliveries::relax_durability(&mut tx).await?;
         let candidates = db::webhook_deliveries::lock_due(&mut tx, &full, limit as i64).await?;
         let chosen = choose(
             &candidates,
@@ -466,7 +467,7 @@ async fn attempt(
     // A few tries: if the outcome cannot be recorded, the lease ends and the attempt repeats.
     for pause_ms in [0u64, 100, 500, 2000] {
         sleep(Duration::from_millis(pause_ms)).await;
-        match db::webhook_deliveries::record_attempt(&pool, &record).await {
+        match record_outcome(&pool, &record).await {
             Ok(true) => break,
             Ok(false) => {
                 tracing::warn!(delivery_id = %claimed.id, "the delivery's claim ended before its attempt did");
@@ -478,6 +479,15 @@ async fn attempt(
         }
     }
     finished(retry_in)
+}
+
+/// Records an attempt's outcome (see [`db::webhook_deliveries::relax_durability`]).
+async fn record_outcome(pool: &PgPool, record: &AttemptRecord<'_>) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
+    db::webhook_deliveries::relax_durability(&mut tx).await?;
+    let recorded = db::webhook_deliveries::record_attempt(&mut *tx, record).await?;
+    tx.commit().await?;
+    Ok(recorded)
 }
 
 #[cfg(test)]
