@@ -267,7 +267,7 @@ async fn server_version(pool: &PgPool) -> anyhow::Result<String> {
 /// cluster in a temporary folder.
 enum Database {
     External {
-        admin: PgConnectOptions,
+        admin: Box<PgConnectOptions>,
         name: String,
     },
     Embedded {
@@ -288,7 +288,13 @@ impl Database {
                     .await?;
                 conn.close().await?;
                 let options = admin.clone().database(&name);
-                (Database::External { admin, name }, options)
+                (
+                    Database::External {
+                        admin: Box::new(admin),
+                        name,
+                    },
+                    options,
+                )
             }
             Err(_) => {
                 // Readable by the cluster's user when the benchmark runs as root.
