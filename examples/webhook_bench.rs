@@ -5,7 +5,8 @@
 //!
 //! Uses DATABASE_URL when set (a scratch database is created and dropped), else a private
 //! embedded PostgreSQL cluster in a temporary folder. BENCH_EVENTS (default 1000) sets the
-//! number of latency samples, BENCH_BURST (default 5000) the size of the throughput runs.
+//! number of latency samples, BENCH_BURST (default 5000) the size of the throughput runs;
+//! BENCH_CONCURRENCY and BENCH_PER_WEBHOOK override the worker's limits (default 32 and 8).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -48,11 +49,12 @@ async fn run(pool: &PgPool, events: usize, burst: usize) -> anyhow::Result<()> {
     let (tx, mut arrivals) = mpsc::unbounded_channel();
     let receiver = start_receiver(tx).await?;
     let (_user, property, bookings) = seed(pool, &receiver, 8).await?;
-    let config = WorkerConfig::new(
+    let mut config = WorkerConfig::new(
         DEFAULT_TIMEOUT,
         vec![Duration::from_secs(60); DEFAULT_RETRY_SCHEDULE.split(',').count()],
-        DEFAULT_CONCURRENCY,
+        env_usize("BENCH_CONCURRENCY", DEFAULT_CONCURRENCY),
     );
+    config.per_webhook = env_usize("BENCH_PER_WEBHOOK", config.per_webhook);
     println!(
         "worker: concurrency {}, {} per webhook; PostgreSQL {}",
         config.concurrency,

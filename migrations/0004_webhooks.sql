@@ -58,6 +58,9 @@ create table webhook_deliveries (
 create index webhook_deliveries_due_idx on webhook_deliveries (next_attempt_at)
     where state = 'pending';
 create index webhook_deliveries_webhook_id_idx on webhook_deliveries (webhook_id);
+-- Pruning of old finished deliveries (their attempts go with them).
+create index webhook_deliveries_finished_idx on webhook_deliveries (updated_at)
+    where state <> 'pending';
 
 -- One row per attempt, for `GET /api/v1/webhooks/{id}/deliveries`.
 create table webhook_attempts (

@@ -171,6 +171,22 @@ pub async fn release(db: impl PgExecutor<'_>, ids: &[Uuid], token: Uuid) -> sqlx
     Ok(())
 }
 
+/// Deletes up to `limit` deliveries that ended more than `older_than_secs` ago, with their
+/// attempts; answers how many.
+pub async fn prune(db: impl PgExecutor<'_>, older_than_secs: i64, limit: i64) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        r#"delete from webhook_deliveries where id in (
+             select id from webhook_deliveries
+             where state <> 'pending' and updated_at < now() - $1 * interval '1 second'
+             limit $2)"#,
+    )
+    .bind(older_than_secs)
+    .bind(limit)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// How long until the next pending delivery of a webhook not `excluded` falls due (zero when
 /// one is due now), if any.
 pub async fn next_due_in_ms(

@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::Utc;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::{Instant, sleep, sleep_until};
 use uuid::Uuid;
@@ -41,6 +41,10 @@ pub struct WorkerConfig {
     /// How long a stopping worker waits for the attempts in flight before it gives their
     /// deliveries back (they are then sent again, by this or another worker).
     pub shutdown_grace: Duration,
+    /// Attempts that may write their outcome at once: the rest of the pool stays for the API.
+    pub db_writers: usize,
+    /// How long finished deliveries and their attempts are kept.
+    pub retention: Duration,
 }
 
 impl WorkerConfig {
@@ -54,6 +58,8 @@ impl WorkerConfig {
             lease: timeout * 2 + Duration::from_secs(60),
             sweep_interval: Duration::from_secs(5),
             shutdown_grace: timeout.min(Duration::from_secs(5)),
+            db_writers: 4,
+            retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -87,6 +93,12 @@ impl Worker {
         let _ = self.task.await;
     }
 }
+
+/// When the first pruning of old deliveries runs after a start, and how often after that.
+const PRUNE_FIRST: Duration = Duration::from_secs(60);
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+const PRUNE_BATCH: i64 = 5000;
+const PRUNE_MAX_BATCHES: usize = 20;
 
 /// What a finished attempt tells the loop.
 struct Finished {
@@ -163,6 +175,7 @@ struct Loop {
     config: WorkerConfig,
     outbound: Outbound,
     schedule: Arc<[Duration]>,
+    db_writers: Arc<Semaphore>,
     tasks: JoinSet<Finished>,
     in_flight: InFlight,
 }
@@ -185,11 +198,13 @@ async fn run(
     let wake = Arc::new(Notify::new());
     let _listener = AbortOnDrop(tokio::spawn(listen(pool.clone(), wake.clone())));
     let schedule: Arc<[Duration]> = config.schedule.clone().into();
+    let db_writers = Arc::new(Semaphore::new(config.db_writers.max(1)));
     let mut this = Loop {
         pool,
         config,
         outbound,
         schedule,
+        db_writers,
         tasks: JoinSet::new(),
         in_flight: InFlight::default(),
     };
@@ -202,6 +217,7 @@ async fn run(
     // Whether due deliveries may be waiting that this worker has not claimed.
     let mut backlog = true;
     let mut deadline = Instant::now();
+    let mut next_prune = Instant::now() + PRUNE_FIRST;
     loop {
         if backlog {
             backlog = this.claim_all().await;
@@ -219,6 +235,10 @@ async fn run(
             }
             () = wake.notified() => backlog = true,
             () = sleep_until(deadline) => backlog = true,
+            () = sleep_until(next_prune) => {
+                this.prune().await;
+                next_prune = Instant::now() + PRUNE_EVERY;
+            }
         }
     }
     this.stop().await;
@@ -274,6 +294,7 @@ impl Loop {
                 self.pool.clone(),
                 self.outbound.clone(),
                 self.schedule.clone(),
+                self.db_writers.clone(),
                 delivery.clone(),
                 token,
             ));
@@ -321,6 +342,26 @@ impl Loop {
                 // The delivery stays leased and falls due again when the lease ends.
                 tracing::error!(error = %err, "a webhook attempt failed to complete");
                 self.in_flight.remove(err.id());
+            }
+        }
+    }
+
+    /// Deletes old finished deliveries, a batch at a time.
+    async fn prune(&self) {
+        let older_than = i64::try_from(self.config.retention.as_secs()).unwrap_or(i64::MAX);
+        for _ in 0..PRUNE_MAX_BATCHES {
+            match db::webhook_deliveries::prune(&self.pool, older_than, PRUNE_BATCH).await {
+                Ok(deleted) if deleted > 0 => {
+                    tracing::info!(deleted, "pruned old webhook deliveries");
+                    if deleted < PRUNE_BATCH as u64 {
+                        break;
+                    }
+                }
+                Ok(_) => break,
+                Err(err) => {
+                    tracing::warn!(error = %err, "pruning webhook deliveries failed");
+                    break;
+                }
             }
         }
     }
@@ -388,6 +429,7 @@ async fn attempt(
     pool: PgPool,
     outbound: Outbound,
     schedule: Arc<[Duration]>,
+    db_writers: Arc<Semaphore>,
     claimed: Claimed,
     token: Uuid,
 ) -> Finished {
@@ -464,6 +506,8 @@ async fn attempt(
             "webhook delivery failed"
         ),
     });
+    // The semaphore is never closed; without a permit the outcome is simply written anyway.
+    let _permit = db_writers.acquire().await.ok();
     // A few tries: if the outcome cannot be recorded, the lease ends and the attempt repeats.
     for pause_ms in [0u64, 100, 500, 2000] {
         sleep(Duration::from_millis(pause_ms)).await;

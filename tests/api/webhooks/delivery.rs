@@ -659,3 +659,45 @@ async fn deliveries_are_listed_newest_first_and_paginated() {
     );
     worker.shutdown().await;
 }
+
+#[tokio::test]
+async fn old_finished_deliveries_are_pruned_with_their_attempts() {
+    let app = TestApp::new().await;
+    let s = scene(&app).await;
+    let receiver = Receiver::start().await;
+    let worker = start_worker(&app.db, test_config());
+    let webhook =
+        id_of(&create_webhook(&app, &s.account.key, active(&receiver, json!(s.property))).await);
+    guest_writes(&app, s.booking, "old").await;
+    guest_writes(&app, s.booking, "recent").await;
+    assert_eq!(settled(&app.db).await, vec![("delivered".to_owned(), 2)]);
+    worker.shutdown().await;
+    // One delivery ended 31 days ago; a pending one as old is never pruned.
+    sqlx::query(
+        "update webhook_deliveries set updated_at = now() - interval '31 days'
+         where event_id = (select id from events where payload->>'message' = 'old')",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    guest_writes(&app, s.booking, "pending").await;
+    sqlx::query(
+        "update webhook_deliveries set updated_at = now() - interval '31 days' where state = 'pending'",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let thirty_days = 30 * 24 * 3600;
+    let deleted = db::webhook_deliveries::prune(&app.db, thirty_days, 100)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1);
+    let log = attempts(&app, &s.account.key, webhook).await;
+    assert_eq!(log.len(), 1, "the old delivery's attempt went with it");
+    let states: Vec<String> =
+        sqlx::query_scalar("select state from webhook_deliveries order by state")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(states, ["delivered", "pending"]);
+}

@@ -27,6 +27,8 @@ pub fn test_config() -> WorkerConfig {
         lease: Duration::from_secs(10),
         sweep_interval: Duration::from_secs(1),
         shutdown_grace: Duration::from_millis(300),
+        db_writers: 4,
+        retention: Duration::from_secs(3600),
     }
 }
 
