@@ -5,6 +5,7 @@
 //! transaction and NOTIFYs [`CHANNEL`]. The [`Worker`] claims due deliveries with
 //! `FOR UPDATE SKIP LOCKED` and a lease, POSTs them, and records every attempt.
 
+pub mod attempt;
 pub mod client;
 pub mod envelope;
 pub mod form;

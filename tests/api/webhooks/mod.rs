@@ -2,7 +2,11 @@
 
 mod collection;
 mod delivery;
+mod gates;
 mod receiver;
+mod retries;
+mod test_call;
+mod workers;
 
 use std::future::Future;
 use std::time::Duration;
@@ -34,6 +38,14 @@ pub fn test_config() -> WorkerConfig {
 
 pub fn start_worker(db: &PgPool, config: WorkerConfig) -> Worker {
     Worker::spawn(db.clone(), config).expect("starting the worker")
+}
+
+/// An active webhook body with data: a property webhook, or a global one for `null`.
+pub fn active(receiver: &receiver::Receiver, property: Value) -> Value {
+    json!({
+        "callback_url": receiver.url("/hook"), "event_mask": "*", "property_id": property,
+        "is_global": property.is_null(), "is_active": true, "send_data": true
+    })
 }
 
 /// A user, a property with the Messages app and a Booking.com booking on it.
