@@ -111,7 +111,7 @@ impl Outbound {
         if let Some(secret) = callback.signing_secret {
             let now = chrono::Utc::now().timestamp();
             let signature = signing::signature(secret, now, callback.body);
-            if let Ok(value) = HeaderValue::from_str(&signature) {
+            if let Some(value) = signature.and_then(|s| HeaderValue::from_str(&s).ok()) {
                 headers.insert(SIGNATURE_HEADER, value);
             }
         }

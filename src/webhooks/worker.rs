@@ -46,15 +46,23 @@ pub struct WorkerConfig {
     pub retention: Duration,
 }
 
+/// Longest delay before a retry: longer ones in the schedule are cut to this.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(30 * 24 * 3600);
+
 impl WorkerConfig {
     pub fn new(timeout: Duration, schedule: Vec<Duration>, concurrency: usize) -> Self {
         let concurrency = concurrency.max(1);
         Self {
             timeout,
-            schedule,
+            schedule: schedule
+                .into_iter()
+                .map(|d| d.min(MAX_RETRY_DELAY))
+                .collect(),
             concurrency,
             per_webhook: (concurrency / 4).max(1),
-            lease: timeout * 2 + Duration::from_secs(60),
+            lease: timeout
+                .saturating_mul(2)
+                .saturating_add(Duration::from_secs(60)),
             sweep_interval: Duration::from_secs(5),
             shutdown_grace: timeout.min(Duration::from_secs(5)),
             db_writers: 4,
@@ -141,6 +149,14 @@ impl InFlight {
     }
 }
 
+/// The instant `delay` from now; far enough for a delay too long to represent.
+fn after(delay: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(delay)
+        .or_else(|| now.checked_add(MAX_RETRY_DELAY))
+        .unwrap_or(now)
+}
+
 /// Picks at most `room` of the locked candidates, at most `per_webhook` in flight per webhook.
 fn choose(
     candidates: &[(Uuid, Uuid)],
@@ -210,7 +226,7 @@ async fn run(
     // Whether due deliveries may be waiting that this worker has not claimed.
     let mut backlog = true;
     let mut deadline = Instant::now();
-    let mut next_prune = Instant::now() + PRUNE_FIRST;
+    let mut next_prune = after(PRUNE_FIRST);
     loop {
         if backlog {
             backlog = this.claim_all().await;
@@ -230,7 +246,7 @@ async fn run(
             () = sleep_until(deadline) => backlog = true,
             () = sleep_until(next_prune) => {
                 this.prune().await;
-                next_prune = Instant::now() + PRUNE_EVERY;
+                next_prune = after(PRUNE_EVERY);
             }
         }
     }
@@ -278,7 +294,8 @@ impl Loop {
             return Ok((0, false));
         }
         let token = Uuid::new_v4();
-        let lease_ms = i64::try_from(self.config.lease.as_millis()).unwrap_or(i64::MAX);
+        let lease = self.config.lease.min(MAX_RETRY_DELAY);
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
         let claimed = db::webhook_deliveries::lease(&mut tx, &chosen, token, lease_ms).await?;
         tx.commit().await?;
         let taken = claimed.len();
@@ -298,8 +315,7 @@ impl Loop {
 
     /// When to look at the queue next, if nothing wakes the worker before.
     async fn next_look(&self, backlog: bool) -> Instant {
-        let now = Instant::now();
-        let sweep = now + self.config.sweep_interval;
+        let sweep = after(self.config.sweep_interval);
         if backlog {
             // Slots are full: finished attempts wake the loop.
             return sweep;
@@ -309,11 +325,11 @@ impl Loop {
         match db::webhook_deliveries::next_due_in_ms(&self.pool, &full).await {
             // At least a few milliseconds: a delivery that is due but locked by another
             // worker's claim must not make this loop spin.
-            Ok(Some(ms)) => sweep.min(now + Duration::from_millis(ms.max(5) as u64)),
+            Ok(Some(ms)) => sweep.min(after(Duration::from_millis(ms.max(5) as u64))),
             Ok(None) => sweep,
             Err(err) => {
                 tracing::warn!(error = %err, "reading the webhook queue failed");
-                now + Duration::from_secs(1)
+                after(Duration::from_secs(1))
             }
         }
     }
@@ -327,7 +343,7 @@ impl Loop {
             Ok((task, finished)) => {
                 self.in_flight.remove(task);
                 if let Some(delay) = finished.retry_in {
-                    *deadline = (*deadline).min(Instant::now() + delay);
+                    *deadline = (*deadline).min(after(delay));
                 }
                 tracing::trace!(delivery_id = %finished.delivery_id, "attempt finished");
             }
@@ -444,6 +460,22 @@ mod tests {
             vec![d[0], d[3], d[4]]
         );
         assert!(choose(&candidates, 0, 2, &HashMap::new()).is_empty());
+    }
+
+    #[test]
+    fn absurd_delays_are_cut_and_never_overflow() {
+        let config = WorkerConfig::new(
+            Duration::from_secs(10),
+            vec![Duration::from_secs(60), Duration::MAX],
+            32,
+        );
+        assert_eq!(
+            config.schedule,
+            vec![Duration::from_secs(60), MAX_RETRY_DELAY]
+        );
+        assert!(after(Duration::MAX) >= Instant::now());
+        let huge = WorkerConfig::new(Duration::MAX, vec![], 1);
+        assert_eq!(huge.lease, Duration::MAX);
     }
 
     #[test]
