@@ -90,6 +90,15 @@ async fn check_property(
     Ok(())
 }
 
+/// A property deleted between its check and the write: the field is invalid after all.
+fn property_gone(err: sqlx::Error) -> ApiError {
+    if db::violated_constraint(&err) == Some("webhooks_property_id_fkey") {
+        ApiError::invalid("property_id", INVALID)
+    } else {
+        err.into()
+    }
+}
+
 /// The rules on a webhook's whole state, after a create's defaults or an update's merge.
 fn check_scope(principal: &Principal, w: &WebhookWrite, f: &mut Fields) -> Result<(), ApiError> {
     // A global webhook sees every property of the user: a limited key may not make one.
@@ -130,7 +139,9 @@ pub async fn create(
     }
     check_scope(&principal, &new, &mut f)?;
     f.finish()?;
-    let webhook = db::webhooks::insert(&state.db, principal.user_id, &new).await?;
+    let webhook = db::webhooks::insert(&state.db, principal.user_id, &new)
+        .await
+        .map_err(property_gone)?;
     Ok(envelope::single(
         StatusCode::CREATED,
         views::webhook(&webhook),
@@ -171,7 +182,9 @@ pub async fn update(
     }
     check_scope(&principal, &merged, &mut f)?;
     f.finish()?;
-    let webhook = db::webhooks::update(&mut *tx, id, &merged).await?;
+    let webhook = db::webhooks::update(&mut *tx, id, &merged)
+        .await
+        .map_err(property_gone)?;
     tx.commit().await?;
     Ok(envelope::single(StatusCode::OK, views::webhook(&webhook)))
 }

@@ -326,3 +326,29 @@ async fn list_parameters_are_checked() {
                "order_by": "attempted_at", "order_direction": "desc"}})
     );
 }
+
+#[tokio::test]
+async fn a_vanished_property_violates_the_constraint_the_handlers_map_to_a_422() {
+    let app = TestApp::new().await;
+    let account = app.user().await;
+    let write = ota_inbox::db::webhooks::WebhookWrite {
+        property_id: Some(uuid::Uuid::new_v4()),
+        callback_url: "http://pms.example/".into(),
+        event_mask: "*".into(),
+        event_names: vec!["*".into()],
+        headers: json!({}),
+        request_params: json!({}),
+        is_active: true,
+        send_data: true,
+        is_global: false,
+        protected: false,
+        signing_secret: None,
+    };
+    let err = ota_inbox::db::webhooks::insert(&app.db, account.user_id, &write)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        ota_inbox::db::violated_constraint(&err),
+        Some("webhooks_property_id_fkey")
+    );
+}
