@@ -39,6 +39,15 @@ pub struct Config {
           value_parser = parse_schedule)]
     pub webhook_retry_schedule: Schedule,
 
+    /// Longest a webhook delivery attempt may take (connecting and answering included).
+    #[arg(long, env = "WEBHOOK_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
+    pub webhook_timeout: Duration,
+
+    /// Webhook delivery attempts in flight at once in this process.
+    #[arg(long, env = "WEBHOOK_CONCURRENCY", default_value_t = 32,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub webhook_concurrency: u32,
+
     /// Log format: text or json. Levels come from RUST_LOG (default info).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -96,6 +105,15 @@ impl Config {
     }
 }
 
+/// `WEBHOOK_TIMEOUT`: a human duration between 10ms and 5m.
+fn parse_timeout(raw: &str) -> Result<Duration, String> {
+    let timeout = humantime::parse_duration(raw.trim()).map_err(|e| format!("'{raw}': {e}"))?;
+    if timeout < Duration::from_millis(10) || timeout > Duration::from_secs(300) {
+        return Err("must be between 10ms and 5m".to_owned());
+    }
+    Ok(timeout)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +135,19 @@ mod tests {
         assert_eq!(parse_schedule(DEFAULT_RETRY_SCHEDULE).unwrap().0.len(), 11);
         assert!(parse_schedule("").is_err());
         assert!(parse_schedule("1s,soon").unwrap_err().contains("'soon'"));
+    }
+
+    #[test]
+    fn the_webhook_timeout_is_a_bounded_human_duration() {
+        assert_eq!(parse(&[]).unwrap().webhook_timeout, Duration::from_secs(10));
+        assert_eq!(parse_timeout("300ms").unwrap(), Duration::from_millis(300));
+        assert!(parse_timeout("0s").is_err());
+        assert!(parse_timeout("1h").is_err());
+        assert!(parse_timeout("soon").is_err());
+        let err = parse(&["--webhook-concurrency", "0"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--webhook-concurrency"), "{err}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod ota;
 pub mod routes;
 pub mod server;
 pub mod views;
+pub mod webhooks;
 
 use axum::Router;
 use axum::http::header::CONTENT_TYPE;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub max_attachment_bytes: usize,
     /// Per-key request limit of `/api/v1`, when configured.
     pub rate_limit: Option<Arc<http::rate_limit::RateLimiter>>,
+    /// The outbound client of `POST /api/v1/webhooks/test`.
+    pub webhook_test_client: webhooks::TestClient,
 }
 
 impl AppState {
@@ -44,6 +47,7 @@ impl AppState {
             admin_token_hash: admin_token.map(http::auth::hash_secret),
             max_attachment_bytes,
             rate_limit: None,
+            webhook_test_client: webhooks::TestClient::new(webhooks::DEFAULT_TIMEOUT),
         }
     }
 
@@ -52,6 +56,12 @@ impl AppState {
         self.rate_limit = Some(Arc::new(http::rate_limit::RateLimiter::per_minute(
             per_minute,
         )));
+        self
+    }
+
+    /// Sets the timeout of `POST /api/v1/webhooks/test` (`WEBHOOK_TIMEOUT`).
+    pub fn with_webhook_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.webhook_test_client = webhooks::TestClient::new(timeout);
         self
     }
 }

@@ -9,6 +9,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat};
 use crate::embedded_pg::{self, EmbeddedPg};
+use crate::webhooks::{Worker, WorkerConfig};
 use crate::{AppState, app, db, demo};
 
 const ADMIN_TOKEN_FILE: &str = "admin-token";
@@ -102,10 +103,20 @@ async fn serve(
         pool.clone(),
         admin_token.as_deref(),
         config.max_attachment_bytes as usize,
-    );
+    )
+    .with_webhook_timeout(config.webhook_timeout);
     if let Some(per_minute) = config.rate_limit_per_minute {
         state = state.with_rate_limit(per_minute);
     }
+    let worker = Worker::spawn(
+        pool.clone(),
+        WorkerConfig::new(
+            config.webhook_timeout,
+            config.webhook_retry_schedule.0.clone(),
+            config.webhook_concurrency as usize,
+        ),
+    )
+    .context("starting the webhook worker")?;
     let listener = tokio::net::TcpListener::bind(config.bind_addr)
         .await
         .with_context(|| format!("listening on {}", config.bind_addr))?;
@@ -122,6 +133,7 @@ async fn serve(
         .await
         .context("serving")?;
     tracing::info!("shutting down");
+    worker.shutdown().await;
     pool.close().await;
     Ok(())
 }

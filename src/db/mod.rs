@@ -12,6 +12,8 @@ pub mod outbox;
 pub mod properties;
 pub mod threads;
 pub mod users;
+pub mod webhook_deliveries;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -46,7 +48,8 @@ pub fn violated_constraint(err: &sqlx::Error) -> Option<&str> {
 pub async fn reset(pool: &PgPool) -> sqlx::Result<()> {
     sqlx::query(
         r#"truncate users, api_keys, api_key_properties, properties, application_installations,
-           channels, bookings, message_threads, thread_counts, user_thread_counts, messages, attachments, ota_outbox, events
+           channels, bookings, message_threads, thread_counts, user_thread_counts, messages,
+           attachments, ota_outbox, events, webhooks, webhook_deliveries, webhook_attempts
            restart identity cascade"#,
     )
     .execute(pool)

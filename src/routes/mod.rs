@@ -9,6 +9,7 @@ pub mod health;
 pub mod messages;
 pub mod properties;
 pub mod threads;
+pub mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -78,6 +79,15 @@ pub fn router(state: AppState) -> Router {
             delete(applications::uninstall),
         )
         .route("/bookings/{id}", get(bookings::show))
+        .route("/webhooks", get(webhooks::list).post(webhooks::create))
+        .route("/webhooks/test", post(webhooks::test))
+        .route(
+            "/webhooks/{id}",
+            get(webhooks::show)
+                .put(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route_layer(from_fn_with_state(state.clone(), rate_limit::limit))
         .route_layer(from_fn_with_state(state.clone(), auth::require_api_key));
 

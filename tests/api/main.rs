@@ -12,3 +12,4 @@ mod messages;
 mod provisioning;
 mod support;
 mod threads;
+mod webhooks;

@@ -1,0 +1,94 @@
+//! The wire shapes of `webhook` and of the attempts listed by `.../deliveries`.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::db::webhook_deliveries::Attempt;
+use crate::db::webhooks::Webhook;
+use crate::http::envelope::Resource;
+use crate::http::time;
+
+#[derive(Debug, Serialize)]
+pub struct WebhookAttributes {
+    pub callback_url: String,
+    pub event_mask: String,
+    pub property_id: Option<Uuid>,
+    pub headers: Value,
+    pub request_params: Value,
+    pub is_active: bool,
+    pub send_data: bool,
+    pub is_global: bool,
+    pub protected: bool,
+    /// Ours: whether deliveries are signed. The secret itself is never sent back.
+    pub has_signing_secret: bool,
+    #[serde(serialize_with = "time::serialize")]
+    pub inserted_at: DateTime<Utc>,
+    #[serde(serialize_with = "time::serialize")]
+    pub updated_at: DateTime<Utc>,
+}
+
+pub fn webhook(w: &Webhook) -> Resource<WebhookAttributes> {
+    Resource {
+        id: w.id,
+        kind: "webhook",
+        attributes: WebhookAttributes {
+            callback_url: w.callback_url.clone(),
+            event_mask: w.event_mask.clone(),
+            property_id: w.property_id,
+            headers: w.headers.clone(),
+            request_params: w.request_params.clone(),
+            is_active: w.is_active,
+            send_data: w.send_data,
+            is_global: w.is_global,
+            protected: w.protected,
+            has_signing_secret: w.signing_secret.is_some(),
+            inserted_at: w.inserted_at,
+            updated_at: w.updated_at,
+        },
+        relationships: None,
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct AttemptAttributes {
+    /// The `X-Ota-Inbox-Delivery` header of the attempt: the same on every attempt of a
+    /// delivery.
+    pub delivery_id: Uuid,
+    pub event_id: Uuid,
+    pub event: String,
+    /// 1 for the first attempt of a delivery.
+    pub attempt: i32,
+    #[serde(serialize_with = "time::serialize")]
+    pub attempted_at: DateTime<Utc>,
+    pub duration_ms: i32,
+    /// `null` when there was no answer.
+    pub status_code: Option<i32>,
+    pub error: Option<String>,
+    /// `delivered`, `retry` or `failed`.
+    pub result: String,
+    /// When the delivery is tried again; `null` when this attempt ended it.
+    #[serde(serialize_with = "time::serialize_opt")]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+pub fn attempt(a: &Attempt) -> Resource<AttemptAttributes> {
+    Resource {
+        id: a.id,
+        kind: "webhook_delivery_attempt",
+        attributes: AttemptAttributes {
+            delivery_id: a.delivery_id,
+            event_id: a.event_id,
+            event: a.event.clone(),
+            attempt: a.attempt,
+            attempted_at: a.attempted_at,
+            duration_ms: a.duration_ms,
+            status_code: a.status_code,
+            error: a.error.clone(),
+            result: a.result.clone(),
+            next_attempt_at: a.next_attempt_at,
+        },
+        relationships: None,
+    }
+}
