@@ -68,22 +68,26 @@ pub async fn find_principal(
     db: impl PgExecutor<'_>,
     key_hash: &[u8; 32],
 ) -> sqlx::Result<Option<Principal>> {
-    let row: Option<(Uuid, Uuid, bool, Vec<Uuid>)> = sqlx::query_as(
+    let row: Option<(Uuid, Uuid, bool, Vec<Uuid>, bool)> = sqlx::query_as(
         r#"select k.id, k.user_id, k.all_properties,
-             array(select property_id from api_key_properties where api_key_id = k.id)
-           from api_keys k
+             array(select property_id from api_key_properties where api_key_id = k.id),
+             u.messages_app_count > 0 and u.messages_app_count = u.properties_count
+           from api_keys k join users u on u.id = k.user_id
            where k.key_hash = $1 and k.revoked_at is null"#,
     )
     .bind(&key_hash[..])
     .fetch_optional(db)
     .await?;
-    Ok(row.map(|(key_id, user_id, all, listed)| Principal {
-        key_id,
-        user_id,
-        scope: if all {
-            Scope::All
-        } else {
-            Scope::Listed(listed)
-        },
-    }))
+    Ok(
+        row.map(|(key_id, user_id, all, listed, app_everywhere)| Principal {
+            key_id,
+            user_id,
+            scope: if all {
+                Scope::All
+            } else {
+                Scope::Listed(listed)
+            },
+            messages_app_everywhere: app_everywhere,
+        }),
+    )
 }

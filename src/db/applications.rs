@@ -126,21 +126,13 @@ pub async fn messages_installed(db: impl PgExecutor<'_>, property_id: Uuid) -> s
 }
 
 /// The properties with the Messages app among those a principal sees: `All` when that is every
-/// property of the user (read from the user's counters), else the list (maybe empty).
+/// property of the user (the user's counters, read with the key), else the list (maybe empty).
 pub async fn messaging_properties(
     db: impl PgExecutor<'_> + Copy,
     principal: &Principal,
 ) -> sqlx::Result<Messaging> {
-    if principal.listed().is_none() {
-        let (properties, with_app): (i32, i32) =
-            sqlx::query_as("select properties_count, messages_app_count from users where id = $1")
-                .bind(principal.user_id)
-                .fetch_optional(db)
-                .await?
-                .unwrap_or((0, 0));
-        if with_app > 0 && with_app == properties {
-            return Ok(Messaging::All);
-        }
+    if principal.listed().is_none() && principal.messages_app_everywhere {
+        return Ok(Messaging::All);
     }
     Ok(Messaging::Listed(visible_with_app(db, principal).await?))
 }

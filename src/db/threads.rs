@@ -34,10 +34,9 @@ const SELECT: &str = r#"select t.id, t.property_id, t.channel_id, t.booking_id, 
     from message_threads t"#;
 
 /// Lists only ever cover properties with the Messages app.
-const SELECT_LISTED: &str = r#"select t.id, t.property_id, t.channel_id, t.booking_id, t.provider,
+const LISTED_COLUMNS: &str = r#"select t.id, t.property_id, t.channel_id, t.booking_id, t.provider,
     t.title, t.is_closed, t.message_count, t.last_message, t.last_message_received_at,
-    t.inserted_at, t.updated_at, t.user_id as owner_id, true as messages_app
-    from message_threads t"#;
+    t.inserted_at, t.updated_at, t.user_id as owner_id, true as messages_app"#;
 
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Thread>> {
     sqlx::query_as(&format!("{SELECT} where t.id = $1"))
@@ -178,7 +177,16 @@ fn push_where<'a>(qb: &mut QueryBuilder<'a, Postgres>, f: &'a ThreadFilter) {
     }
 }
 
-/// One page of threads in `order` (ties broken by id), and the total the filter selects.
+/// A thread of a list, with the total of the list.
+#[derive(Debug, sqlx::FromRow)]
+struct Listed {
+    #[sqlx(flatten)]
+    thread: Thread,
+    total: i64,
+}
+
+/// One page of threads in `order` (ties broken by id), and the total the filter selects: one
+/// statement (two when the page is empty).
 pub async fn list(
     db: impl PgExecutor<'_> + Copy,
     filter: &ThreadFilter,
@@ -190,8 +198,10 @@ pub async fn list(
     // index entries, not table rows).
     let dir = order.direction.sql();
     let field = order.field;
-    let mut qb = QueryBuilder::new(SELECT_LISTED);
-    qb.push(" join (select t.id from message_threads t");
+    let mut qb = QueryBuilder::new(LISTED_COLUMNS);
+    qb.push(", (");
+    push_total(&mut qb, filter);
+    qb.push(") as total from message_threads t join (select t.id from message_threads t");
     push_where(&mut qb, filter);
     qb.push(format_args!(" order by t.{field} {dir}, t.id {dir} limit "))
         .push_bind(limit)
@@ -200,44 +210,46 @@ pub async fn list(
         .push(format_args!(
             ") page on page.id = t.id order by t.{field} {dir}, t.id {dir}"
         ));
-    let rows = qb.build_query_as().fetch_all(db).await?;
-    Ok((rows, total(db, filter).await?))
-}
-
-/// The number of threads a filter selects: from `thread_counts` when the filter is made of
-/// properties, providers and state only; else counted over the indexes the filter uses.
-async fn total(db: impl PgExecutor<'_>, f: &ThreadFilter) -> sqlx::Result<i64> {
-    let counted = f.booking_ids.is_none() && f.channel_ids.is_none() && f.ranges.is_empty();
-    if !counted {
-        let mut count = QueryBuilder::new("select count(*) from message_threads t");
-        push_where(&mut count, f);
-        return count.build_query_scalar().fetch_one(db).await;
-    }
-    let mut sum = match &f.property_ids {
-        Some(ids) => {
-            let mut sum = QueryBuilder::new(
-                "select coalesce(sum(c.threads), 0)::bigint from thread_counts c where c.property_id = any(",
-            );
-            sum.push_bind(ids).push(")");
-            sum
-        }
+    let rows: Vec<Listed> = qb.build_query_as().fetch_all(db).await?;
+    let total = match rows.first() {
+        Some(row) => row.total,
         None => {
-            let mut sum = QueryBuilder::new(
-                "select coalesce(sum(c.threads), 0)::bigint from user_thread_counts c where c.user_id = ",
-            );
-            sum.push_bind(f.user_id);
-            sum
+            let mut qb = QueryBuilder::new("");
+            push_total(&mut qb, filter);
+            qb.build_query_scalar().fetch_one(db).await?
         }
     };
+    Ok((rows.into_iter().map(|row| row.thread).collect(), total))
+}
+
+/// The number of threads a filter selects: from the counters when the filter is made of
+/// properties, providers and state only; else counted over the indexes the filter uses.
+fn push_total<'a>(qb: &mut QueryBuilder<'a, Postgres>, f: &'a ThreadFilter) {
+    let counted = f.booking_ids.is_none() && f.channel_ids.is_none() && f.ranges.is_empty();
+    if !counted {
+        qb.push("select count(*) from message_threads t");
+        push_where(qb, f);
+        return;
+    }
+    match &f.property_ids {
+        Some(ids) => {
+            qb.push("select coalesce(sum(c.threads), 0)::bigint from thread_counts c where c.property_id = any(")
+                .push_bind(ids)
+                .push(")");
+        }
+        None => {
+            qb.push("select coalesce(sum(c.threads), 0)::bigint from user_thread_counts c where c.user_id = ")
+                .push_bind(f.user_id);
+        }
+    }
     if let Some(providers) = &f.providers {
-        sum.push(" and c.provider = any(")
+        qb.push(" and c.provider = any(")
             .push_bind(providers)
             .push(")");
     }
     if let Some(closed) = f.is_closed {
-        sum.push(" and c.is_closed = ").push_bind(closed);
+        qb.push(" and c.is_closed = ").push_bind(closed);
     }
-    sum.build_query_scalar().fetch_one(db).await
 }
 
 /// Marks the newest guest message as needing no reply; answers its id (`None`: no guest message).

@@ -25,6 +25,8 @@ pub struct Principal {
     pub key_id: Uuid,
     pub user_id: Uuid,
     pub scope: Scope,
+    /// Whether every property of the user has the Messages app (read with the key).
+    pub messages_app_everywhere: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,6 +188,7 @@ mod tests {
             key_id: Uuid::new_v4(),
             user_id: user,
             scope: Scope::All,
+            messages_app_everywhere: true,
         };
         let listed = Principal {
             scope: Scope::Listed(vec![p1]),

@@ -157,6 +157,7 @@ mod tests {
             key_id: Uuid::new_v4(),
             user_id: user,
             scope: Scope::All,
+            messages_app_everywhere: true,
         };
         let cases = [
             (user, true, Ok(())),

@@ -313,6 +313,7 @@ mod tests {
             key_id: Uuid::new_v4(),
             user_id: user,
             scope: Scope::All,
+            messages_app_everywhere: true,
         };
         let listed = Principal {
             scope: Scope::Listed(vec![p1]),
