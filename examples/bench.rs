@@ -70,10 +70,18 @@ async fn main() -> anyhow::Result<()> {
 
     let thread = threads[threads.len() / 2];
     let sample: Vec<String> = threads.iter().step_by(100).map(Uuid::to_string).collect();
+    let property: Uuid = sqlx::query_scalar("select id from properties limit 1")
+        .fetch_one(&pool)
+        .await?;
     let scenarios = [
         (
             "bare axum route, one indexed query",
             format!("http://{bare_addr}/baseline"),
+            "get",
+        ),
+        (
+            "GET /properties/{id} (key lookup + one indexed query)",
+            format!("http://{api_addr}/api/v1/properties/{property}"),
             "get",
         ),
         (
@@ -226,20 +234,20 @@ async fn explain(pool: &PgPool, threads: &[Uuid]) -> anyhow::Result<()> {
     let thread = threads[threads.len() / 2];
     let page = |filter: &str, order: &str, offset: u32| {
         format!(
-            "select t.id, t.title, t.last_message from message_threads t join (select t.id from message_threads t \
+            "select t.id, t.title, t.last_message, (select coalesce(sum(c.threads), 0)::bigint from user_thread_counts c \
+             where c.user_id = '{user}') as total from message_threads t join (select t.id from message_threads t \
              where {filter} order by {order} limit 10 offset {offset}) page on page.id = t.id order by {order}"
         )
     };
     let statements = [
-        ("API key lookup", "select k.id, k.user_id, k.all_properties, array(select property_id from api_key_properties where api_key_id = k.id) from api_keys k where k.key_hash = '\\x00' and k.revoked_at is null".to_owned()),
-        ("Messages app on every property (user counters)", format!("select properties_count, messages_app_count from users where id = '{user}'")),
+        ("API key lookup, with the user's Messages-app counters", "select k.id, k.user_id, k.all_properties, array(select property_id from api_key_properties where api_key_id = k.id), u.messages_app_count > 0 and u.messages_app_count = u.properties_count from api_keys k join users u on u.id = k.user_id where k.key_hash = '\\x00' and k.revoked_at is null".to_owned()),
         ("Threads, page 1, newest first", page(&format!("t.user_id = '{user}'"), "t.inserted_at desc, t.id desc", 0)),
         ("Threads, page 5,000", page(&format!("t.user_id = '{user}'"), "t.inserted_at desc, t.id desc", 49_990)),
         ("Threads by activity", page(&format!("t.user_id = '{user}'"), "t.last_message_received_at desc, t.id desc", 0)),
         ("Threads of one property", page(&format!("t.user_id = '{user}' and t.property_id = any(array['{property}'::uuid])"), "t.inserted_at desc, t.id desc", 0)),
         ("Thread total (user counters)", format!("select coalesce(sum(c.threads), 0)::bigint from user_thread_counts c where c.user_id = '{user}' and c.is_closed = false")),
         ("Thread total of listed properties (property counters)", format!("select coalesce(sum(c.threads), 0)::bigint from thread_counts c where c.property_id = any(array['{property}'::uuid])")),
-        ("Thread total with a time range (counted on the index)", format!("select count(*) from message_threads t where t.user_id = '{user}' and t.inserted_at >= now() - interval '1 day'")),
+        ("Thread total with a time range (counted on the index)", format!("select count(*) from message_threads t where t.user_id = '{user}' and t.inserted_at >= now() - interval '10 minutes'")),
         ("Messages of a thread, page 1", format!("select m.id, m.message, coalesce((select jsonb_agg(jsonb_build_object('id', a.id, 'file_name', a.file_name) order by a.position) from attachments a where a.message_id = m.id), '[]'::jsonb) from messages m where m.message_thread_id = '{thread}' order by m.inserted_at desc, m.seq desc limit 10 offset 0")),
         ("Messages of a thread from the guest (total)", format!("select count(*) from messages where message_thread_id = '{thread}' and sender = any(array['guest'])")),
     ];
