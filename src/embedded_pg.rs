@@ -35,6 +35,9 @@ pub struct Options {
 /// A running cluster.
 #[derive(Debug)]
 pub struct EmbeddedPg {
+    /// An exclusive lock on `<dir>.lock`, held while this handle lives: one server per cluster
+    /// (the operating system releases it when a server dies, so the next start adopts).
+    _lock: std::fs::File,
     dir: PathBuf,
     bin_dir: PathBuf,
     port: u16,
@@ -49,7 +52,9 @@ impl EmbeddedPg {
         let bin_dir = find_bin_dir().await.context(INSTALL_HINT)?;
         let run_as = unprivileged_user()?;
         let dir = absolute(dir)?;
+        let lock = lock(&dir)?;
         let mut pg = EmbeddedPg {
+            _lock: lock,
             dir,
             bin_dir,
             port: 0,
@@ -112,8 +117,8 @@ impl EmbeddedPg {
         Ok(())
     }
 
-    /// Stops the cluster (fast shutdown: open sessions end, data is safe).
-    pub async fn stop(&self) -> anyhow::Result<()> {
+    /// Stops the cluster (fast shutdown: open sessions end, data is safe) and lets it go.
+    pub async fn stop(self) -> anyhow::Result<()> {
         let out = self
             .pg_ctl()
             .args(["stop", "-m", "fast", "-w", "-t", "60", "-D"])
@@ -258,6 +263,32 @@ impl EmbeddedPg {
             cmd.env("HOME", &self.dir).current_dir(&self.dir);
         }
         cmd
+    }
+}
+
+/// Takes `<dir>.lock`, or fails when another live server holds it.
+fn lock(dir: &Path) -> anyhow::Result<std::fs::File> {
+    let path = dir.with_extension("lock");
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another ota-inbox server is using the embedded PostgreSQL in {}: stop it, or give this \
+             one another DATA_DIR",
+            dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(err)) => {
+            Err(err).with_context(|| format!("locking {}", path.display()))
+        }
     }
 }
 

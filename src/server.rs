@@ -41,6 +41,10 @@ pub fn init_tracing(format: LogFormat) {
 
 /// Runs the server until SIGTERM or Ctrl-C; `on_ready` is called once it listens.
 pub async fn run(config: Config, on_ready: impl FnOnce(&Banner)) -> anyhow::Result<()> {
+    // Listen first: a port in use must not get as far as the database.
+    let listener = tokio::net::TcpListener::bind(config.bind_addr)
+        .await
+        .with_context(|| format!("listening on {}", config.bind_addr))?;
     let embedded = match &config.database_url {
         Some(_) => None,
         None => Some(
@@ -52,8 +56,8 @@ pub async fn run(config: Config, on_ready: impl FnOnce(&Banner)) -> anyhow::Resu
             .context("starting the embedded PostgreSQL")?,
         ),
     };
-    let result = serve(&config, embedded.as_ref(), on_ready).await;
-    if let Some(pg) = &embedded
+    let result = serve(&config, listener, embedded.as_ref(), on_ready).await;
+    if let Some(pg) = embedded
         && let Err(err) = pg.stop().await
     {
         tracing::error!(error = %err, "stopping the embedded PostgreSQL");
@@ -63,6 +67,7 @@ pub async fn run(config: Config, on_ready: impl FnOnce(&Banner)) -> anyhow::Resu
 
 async fn serve(
     config: &Config,
+    listener: tokio::net::TcpListener,
     embedded: Option<&EmbeddedPg>,
     on_ready: impl FnOnce(&Banner),
 ) -> anyhow::Result<()> {
@@ -117,9 +122,6 @@ async fn serve(
         ),
     )
     .context("starting the webhook worker")?;
-    let listener = tokio::net::TcpListener::bind(config.bind_addr)
-        .await
-        .with_context(|| format!("listening on {}", config.bind_addr))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening");
     on_ready(&Banner {

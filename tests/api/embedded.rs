@@ -225,11 +225,23 @@ async fn a_second_start_adopts_the_cluster_a_killed_server_left_running() {
         .unwrap();
     conn.close().await.unwrap();
     let postmaster = folder.postmaster_pid().unwrap();
+    // While the first server lives, a second one is refused (it would stop the first's cluster).
+    let refused = EmbeddedPg::start(&folder.data, &Options { unsafe_fast: true })
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{refused:#}").contains("another ota-inbox server"),
+        "{refused:#}"
+    );
+    // Dying releases the lock and leaves the cluster running.
+    let first_port = first.port();
+    let first_options = first.connect_options("ota_inbox");
+    drop(first);
 
     let second = EmbeddedPg::start(&folder.data, &Options { unsafe_fast: true })
         .await
         .expect("adopting the running cluster");
-    assert_eq!(second.port(), first.port());
+    assert_eq!(second.port(), first_port);
     assert_eq!(folder.postmaster_pid(), Some(postmaster), "not restarted");
     assert!(is_running(postmaster));
     let mut conn = connect(&second).await;
@@ -242,7 +254,7 @@ async fn a_second_start_adopts_the_cluster_a_killed_server_left_running() {
     conn.close().await.unwrap();
 
     second.stop().await.unwrap();
-    assert!(first.connect_options("ota_inbox").connect().await.is_err());
+    assert!(first_options.connect().await.is_err());
 }
 
 #[tokio::test]
@@ -254,15 +266,16 @@ async fn after_stop_connecting_fails() {
         .unwrap();
     let mut conn = connect(&pg).await;
     let postmaster = folder.postmaster_pid().unwrap();
+    let options = ["ota_inbox", "postgres"].map(|database| pg.connect_options(database));
     pg.stop().await.unwrap();
 
     assert!(!is_running(postmaster));
     assert!(!folder.data.join("postmaster.pid").exists());
     // The open session ended with the server; new ones are refused.
     assert!(sqlx::query("select 1").execute(&mut conn).await.is_err());
-    for database in ["ota_inbox", "postgres"] {
-        let attempt = pg.connect_options(database).connect().await;
-        assert!(attempt.is_err(), "{database}: connected after stop");
+    for options in options {
+        let attempt = options.connect().await;
+        assert!(attempt.is_err(), "{options:?}: connected after stop");
     }
 }
 
@@ -296,6 +309,8 @@ async fn a_start_after_the_postmaster_was_killed_recovers_with_the_data_intact()
         .iter()
         .all(|pid| !is_running(*pid))));
     drop(conn);
+    // The server that owned it goes too (releasing its lock on the cluster).
+    drop(pg);
     // It left its lock file behind.
     assert_eq!(folder.postmaster_pid(), Some(postmaster));
 
