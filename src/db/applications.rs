@@ -27,29 +27,20 @@ pub async fn install(
     property_id: Uuid,
     code: &str,
 ) -> sqlx::Result<Installation> {
-    let inserted: Option<Installation> = sqlx::query_as(&format!(
+    // `do update` (a no-op) rather than `do nothing`: one statement that always returns the
+    // installation, even when another transaction installs or uninstalls at the same moment.
+    sqlx::query_as(&format!(
         r#"insert into application_installations (id, property_id, application_code)
-           values ($1, $2, $3) on conflict (property_id, application_code) do nothing
+           values ($1, $2, $3)
+           on conflict (property_id, application_code)
+             do update set application_code = excluded.application_code
            returning {COLUMNS}"#
     ))
     .bind(Uuid::new_v4())
     .bind(property_id)
     .bind(code)
-    .fetch_optional(&mut *conn)
-    .await?;
-    match inserted {
-        Some(installation) => Ok(installation),
-        None => {
-            sqlx::query_as(&format!(
-                r#"select {COLUMNS} from application_installations
-                   where property_id = $1 and application_code = $2"#
-            ))
-            .bind(property_id)
-            .bind(code)
-            .fetch_one(&mut *conn)
-            .await
-        }
-    }
+    .fetch_one(conn)
+    .await
 }
 
 /// An installation with the owner of its property.

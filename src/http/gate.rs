@@ -66,6 +66,26 @@ async fn resolve(parts: &mut Parts, state: &AppState) -> Result<(Principal, Uuid
     Ok((principal, id))
 }
 
+/// `POST /attachments`: the key sees at least one property with the Messages app (else 403),
+/// checked before the body is read.
+pub async fn upload_gate(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let principal = req
+        .extensions()
+        .get::<Principal>()
+        .ok_or(ApiError::Unauthorized)?;
+    if db::applications::messaging_properties(&state.db, principal)
+        .await?
+        .is_empty()
+    {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(next.run(req).await)
+}
+
 /// `/message_threads/{id}/...`
 pub async fn thread_gate(
     State(state): State<AppState>,
@@ -129,14 +149,15 @@ pub async fn attachment_gate(
         .ok_or(ApiError::NotFound)?;
     let uploader = download.attachment.user_id == Some(principal.user_id);
     match (download.owner_id, download.property_id) {
-        (Some(owner), Some(property_id)) if principal.can_see(owner, property_id) => {
-            check_property(
-                &principal,
-                owner,
-                property_id,
-                download.messages_app.unwrap_or(false),
-            )?;
-        }
+        // In a message: whoever sees its thread, and nobody else (another key of the uploader
+        // limited to other properties included).
+        (Some(owner), Some(property_id)) => check_property(
+            &principal,
+            owner,
+            property_id,
+            download.messages_app.unwrap_or(false),
+        )?,
+        // Not sent yet: its uploader.
         _ if uploader => {}
         _ => return Err(ApiError::Unauthorized),
     }

@@ -23,12 +23,6 @@ pub async fn upload(
     principal: Principal,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    if db::applications::messaging_properties(&state.db, &principal)
-        .await?
-        .is_empty()
-    {
-        return Err(ApiError::Forbidden);
-    }
     let mut f = Fields::envelope(body, "attachment")?;
     let file = upload::read(&mut f, state.max_attachment_bytes);
     f.finish()?;

@@ -64,7 +64,9 @@ pub fn router(state: AppState) -> Router {
         .merge(booking_messages)
         .route(
             "/attachments",
-            post(attachments::upload).layer(upload_limit),
+            post(attachments::upload)
+                .layer(upload_limit)
+                .route_layer(from_fn_with_state(state.clone(), gate::upload_gate)),
         )
         .merge(downloads)
         .route(

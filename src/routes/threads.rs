@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
 use serde_json::json;
 
 use crate::AppState;
@@ -135,6 +135,11 @@ fn read_filter(query: &ListQuery, user_id: uuid::Uuid) -> Result<ThreadFilter, A
 
 /// A UTC timestamp as the API writes them (zone optional) or a date (its midnight).
 fn parse_timestamp(value: &str) -> Option<DateTime<Utc>> {
+    // Years 1 to 9999: chrono reads signed and five-digit years that PostgreSQL cannot store.
+    parse_any_timestamp(value).filter(|at| (1..=9999).contains(&at.year()))
+}
+
+fn parse_any_timestamp(value: &str) -> Option<DateTime<Utc>> {
     if let Ok(at) = DateTime::parse_from_rfc3339(value) {
         return Some(at.with_timezone(&Utc));
     }
@@ -180,22 +185,24 @@ pub async fn no_reply_needed(
     let thread = db::threads::lock(&mut tx, thread.id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let message_id = db::threads::mark_no_reply_needed(&mut *tx, thread.id).await?;
-    let payload = json!({
-        "message_thread_id": thread.id,
-        "message_id": message_id,
-        "provider": thread.provider,
-        "booking_id": thread.booking_id,
-    });
-    db::outbox::insert(
-        &mut *tx,
-        thread.property_id,
-        thread.id,
-        message_id,
-        "no_reply_needed",
-        &payload,
-    )
-    .await?;
+    // Nothing to mark (and nothing to tell the OTA) before the guest has written.
+    if let Some(message_id) = db::threads::mark_no_reply_needed(&mut *tx, thread.id).await? {
+        let payload = json!({
+            "message_thread_id": thread.id,
+            "message_id": message_id,
+            "provider": thread.provider,
+            "booking_id": thread.booking_id,
+        });
+        db::outbox::insert(
+            &mut *tx,
+            thread.property_id,
+            thread.id,
+            Some(message_id),
+            "no_reply_needed",
+            &payload,
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(envelope::single(StatusCode::OK, views::thread(&thread)))
 }
@@ -219,7 +226,16 @@ mod tests {
             crate::http::time::format(&parse_timestamp("2021-07-27").unwrap()),
             "2021-07-27T00:00:00.000000"
         );
-        for bad in ["", "yesterday", "2021-13-01", "2021-07-27T25:00:00"] {
+        for bad in [
+            "",
+            "yesterday",
+            "2021-13-01",
+            "2021-07-27T25:00:00",
+            "-5000-01-01",
+            "-4714-11-23T00:00:00",
+            "+12345-01-01T00:00:00Z",
+            "0000-01-01",
+        ] {
             assert!(parse_timestamp(bad).is_none(), "{bad}");
         }
     }

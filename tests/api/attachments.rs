@@ -237,3 +237,59 @@ async fn downloads_need_the_uploader_or_a_key_that_sees_the_thread() {
         .await
         .expect_status(StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_sent_attachment_follows_its_thread_not_its_uploader() {
+    let (app, account, property) = setup().await;
+    let other_property = app.property(&account, true).await;
+    let uploader_key = app.key_for(account.user_id, Some(vec![property])).await;
+    let other_key = app
+        .key_for(account.user_id, Some(vec![other_property]))
+        .await;
+    let id = upload(&app, &uploader_key, "aGk=", "a.pdf", "application/pdf")
+        .await
+        .id();
+    // Before it is sent, its uploader (the user) may read it.
+    app.get(&format!("/api/v1/attachments/{id}"))
+        .key(&other_key)
+        .send()
+        .await
+        .expect_status(StatusCode::OK);
+    let booking = app.booking(property, "BookingCom").await;
+    app.post(&format!("/api/v1/bookings/{booking}/messages"))
+        .key(&uploader_key)
+        .json(json!({"message": {"attachment_id": id}}))
+        .send()
+        .await
+        .expect_status(StatusCode::OK);
+    // Once in a thread, only keys that see that thread.
+    app.get(&format!("/api/v1/attachments/{id}"))
+        .key(&uploader_key)
+        .send()
+        .await
+        .expect_status(StatusCode::OK);
+    app.get(&format!("/api/v1/attachments/{id}"))
+        .key(&other_key)
+        .send()
+        .await
+        .expect_error(401, "unauthorized");
+}
+
+#[tokio::test]
+async fn uploading_without_the_messages_app_is_a_403_before_the_body_is_read() {
+    let app = TestApp::new().await;
+    let account = app.user().await;
+    app.property(&account, false).await;
+    for (content_type, body) in [
+        ("text/plain", "x"),
+        ("application/json", "{"),
+        ("application/json", "{}"),
+    ] {
+        app.post("/api/v1/attachments")
+            .key(&account.key)
+            .raw(content_type, body)
+            .send()
+            .await
+            .expect_error(403, "forbidden");
+    }
+}

@@ -100,6 +100,8 @@ async fn no_malformed_input_gets_a_server_error_or_a_non_contract_body() {
         "/api/v1/attachments".to_owned(),
         "/api/v1/properties".to_owned(),
         "/api/v1/applications/install".to_owned(),
+        "/api/v1/webhooks".to_owned(),
+        "/api/v1/webhooks/test".to_owned(),
     ];
     let admin_posts = [
         "/admin/users".to_owned(),
@@ -139,6 +141,7 @@ async fn no_malformed_input_gets_a_server_error_or_a_non_contract_body() {
         format!("/api/v1/bookings/{booking}/messages"),
         "/api/v1/properties".to_owned(),
         "/api/v1/applications/installed".to_owned(),
+        "/api/v1/webhooks".to_owned(),
     ];
     let queries = [
         "pagination[page]=99999999999999999999999",
@@ -150,6 +153,9 @@ async fn no_malformed_input_gets_a_server_error_or_a_non_contract_body() {
         "order[%00]=asc",
         "filter[property_id]=%00",
         "filter[inserted_at][gte]=99999-01-01",
+        "filter[inserted_at][gt]=-5000-01-01",
+        "filter[last_message_received_at][lte]=-4714-11-23T00:00:00",
+        "filter[updated_at][lt]=0000-01-01",
         "filter[is_closed]=1",
         "filter[sender]=😀",
         "filter[provider]=",
@@ -173,6 +179,47 @@ async fn no_malformed_input_gets_a_server_error_or_a_non_contract_body() {
         .await;
     check(&admin_outbox, "/admin/outbox", b"");
 
+    for (content_type, body) in bodies() {
+        let path = format!("/api/v1/webhooks/{}", uuid::Uuid::new_v4());
+        let response = app
+            .request(Method::PUT, &path)
+            .key(&account.key)
+            .raw(content_type, body.clone())
+            .send()
+            .await;
+        check(&response, &path, &body);
+    }
+    for id in [
+        "%00",
+        "%F0%9F%98%80",
+        "..",
+        "null",
+        "00000000-0000-0000-0000-00000000000g",
+    ] {
+        for path in [
+            format!("/api/v1/applications/{id}/uninstall"),
+            format!("/api/v1/webhooks/{id}"),
+        ] {
+            let response = app
+                .request(Method::DELETE, &path)
+                .key(&account.key)
+                .send()
+                .await;
+            check(&response, &path, b"");
+        }
+        let response = app
+            .admin(Method::DELETE, &format!("/admin/api_keys/{id}"))
+            .send()
+            .await;
+        check(&response, "/admin/api_keys/{id}", b"");
+        for path in [
+            format!("/api/v1/webhooks/{id}"),
+            format!("/api/v1/webhooks/{id}/deliveries"),
+        ] {
+            let response = app.get(&path).key(&account.key).send().await;
+            check(&response, &path, b"");
+        }
+    }
     for id in [
         "%00",
         "%F0%9F%98%80",

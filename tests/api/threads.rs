@@ -416,3 +416,33 @@ async fn list_totals_agree_with_a_count_of_the_threads() {
         );
     }
 }
+
+#[tokio::test]
+async fn no_reply_needed_before_any_guest_message_marks_and_records_nothing() {
+    let app = TestApp::new().await;
+    let account = app.user().await;
+    let property = app.property(&account, true).await;
+    let booking = app.booking(property, "BookingCom").await;
+    let sent = app
+        .post(&format!("/api/v1/bookings/{booking}/messages"))
+        .key(&account.key)
+        .json(json!({"message": {"message": "Welcome!"}}))
+        .send()
+        .await
+        .expect_status(StatusCode::OK)
+        .json();
+    let thread = sent["data"]["relationships"]["message_thread"]["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.post(&format!("/api/v1/message_threads/{thread}/no_reply_needed"))
+        .key(&account.key)
+        .send()
+        .await
+        .expect_status(StatusCode::OK);
+    let kinds: Vec<String> = sqlx::query_scalar("select kind from ota_outbox")
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(kinds, vec!["message"]);
+}
