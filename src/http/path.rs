@@ -1,6 +1,6 @@
 //! The path id extractor: a malformed id is a 422 `bad_request`, never axum's plain text.
 
-use axum::extract::{FromRequestParts, RawPathParams};
+use axum::extract::{FromRequestParts, MatchedPath, OriginalUri, RawPathParams};
 use axum::http::request::Parts;
 use uuid::Uuid;
 
@@ -14,9 +14,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let params = RawPathParams::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::bad_param("id"))?;
+        let params = match RawPathParams::from_request_parts(parts, state).await {
+            Ok(params) => params,
+            // Some segment is not UTF-8 once decoded. If it is not the id, the resource (an
+            // attachment's file name) cannot match: 404.
+            Err(_) => {
+                return Err(match raw_id_segment(parts).and_then(parse_uuid) {
+                    Some(_) => ApiError::NotFound,
+                    None => ApiError::bad_param("id"),
+                });
+            }
+        };
         let raw = params
             .iter()
             .find(|(name, _)| *name == "id")
@@ -26,6 +34,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
             .map(Id)
             .ok_or_else(|| ApiError::bad_param("id"))
     }
+}
+
+/// The raw `{id}` segment of the path, found by its position in the matched route.
+fn raw_id_segment(parts: &Parts) -> Option<&str> {
+    let route = parts.extensions.get::<MatchedPath>()?.as_str();
+    let position = route.split('/').position(|segment| segment == "{id}")?;
+    // The matched route is the full path; inside a nested router `uri` has lost its prefix.
+    let uri = parts.extensions.get::<OriginalUri>().map_or(&parts.uri, |original| &original.0);
+    uri.path().split('/').nth(position)
 }
 
 /// A UUID in its canonical hyphenated form (either case); nothing else.

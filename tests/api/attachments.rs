@@ -293,3 +293,23 @@ async fn uploading_without_the_messages_app_is_a_403_before_the_body_is_read() {
             .expect_error(403, "forbidden");
     }
 }
+
+#[tokio::test]
+async fn an_undecodable_file_name_is_a_404_and_an_undecodable_id_a_422() {
+    let (app, account, _) = setup().await;
+    let id = upload(&app, &account.key, "aGk=", "a.pdf", "application/pdf")
+        .await
+        .id();
+    app.get(&format!("/api/v1/attachments/{id}/%FF"))
+        .key(&account.key)
+        .send()
+        .await
+        .expect_error(404, "not_found");
+    let details = app
+        .get("/api/v1/attachments/%FF/a.pdf")
+        .key(&account.key)
+        .send()
+        .await
+        .expect_error(422, "bad_request");
+    assert_eq!(details, json!({"id": ["is invalid"]}));
+}
