@@ -41,7 +41,10 @@ fn raw_id_segment(parts: &Parts) -> Option<&str> {
     let route = parts.extensions.get::<MatchedPath>()?.as_str();
     let position = route.split('/').position(|segment| segment == "{id}")?;
     // The matched route is the full path; inside a nested router `uri` has lost its prefix.
-    let uri = parts.extensions.get::<OriginalUri>().map_or(&parts.uri, |original| &original.0);
+    let uri = parts
+        .extensions
+        .get::<OriginalUri>()
+        .map_or(&parts.uri, |original| &original.0);
     uri.path().split('/').nth(position)
 }
 
