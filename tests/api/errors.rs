@@ -307,3 +307,19 @@ async fn a_key_over_its_rate_limit_gets_a_429_with_retry_after() {
     let other = test_app.user().await;
     assert_eq!(call(other.key).await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_failing_statement_is_a_500_that_shows_nothing_of_its_cause() {
+    let app = TestApp::new().await;
+    // Break the store under the server's feet: the next read of the outbox fails.
+    sqlx::query("alter table ota_outbox rename to ota_outbox_gone")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let response = app.admin(Method::GET, "/admin/outbox").send().await;
+    let details = response.expect_error(500, "internal_server_error");
+    assert_eq!(details, serde_json::Value::Null);
+    let body = String::from_utf8_lossy(&response.body);
+    assert!(!body.contains("ota_outbox"), "{body}");
+    assert_eq!(response.json()["errors"]["title"], "Internal Server Error");
+}
