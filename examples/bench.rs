@@ -40,19 +40,33 @@ async fn main() -> anyhow::Result<()> {
             (pg.connect_options("postgres"), Some(pg))
         }
     };
+    // BENCH_REUSE=1 keeps the data of the previous run (when there is one) instead of loading anew.
+    let reuse = std::env::var("BENCH_REUSE").is_ok_and(|v| v == "1");
     let mut conn = admin.connect().await?;
-    sqlx::query(&format!("drop database if exists {DATABASE} with (force)"))
-        .execute(&mut conn)
-        .await?;
-    sqlx::query(&format!("create database {DATABASE}"))
-        .execute(&mut conn)
-        .await?;
+    let exists: bool =
+        sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
+            .bind(DATABASE)
+            .fetch_one(&mut conn)
+            .await?;
+    if !(reuse && exists) {
+        sqlx::query(&format!("drop database if exists {DATABASE} with (force)"))
+            .execute(&mut conn)
+            .await?;
+        sqlx::query(&format!("create database {DATABASE}"))
+            .execute(&mut conn)
+            .await?;
+    }
     let pool = db::connect(admin.clone().database(DATABASE), CONNECTIONS).await?;
     db::MIGRATOR.run(&pool).await?;
 
-    let started = Instant::now();
-    let (key, threads) = load(&pool).await?;
-    eprintln!("loaded in {:.1} s", started.elapsed().as_secs_f64());
+    let (key, threads) = if reuse && exists {
+        reuse_data(&pool).await?
+    } else {
+        let started = Instant::now();
+        let loaded = load(&pool).await?;
+        eprintln!("loaded in {:.1} s", started.elapsed().as_secs_f64());
+        loaded
+    };
     sqlx::query("vacuum analyze").execute(&pool).await?;
 
     explain(&pool, &threads).await?;
@@ -233,11 +247,21 @@ async fn explain(pool: &PgPool, threads: &[Uuid]) -> anyhow::Result<()> {
         .await?;
     let thread = threads[threads.len() / 2];
     let page = |filter: &str, order: &str, offset: u32| {
-        format!(
-            "select t.id, t.title, t.last_message, (select coalesce(sum(c.threads), 0)::bigint from user_thread_counts c \
-             where c.user_id = '{user}') as total from message_threads t join (select t.id from message_threads t \
-             where {filter} order by {order} limit 10 offset {offset}) page on page.id = t.id order by {order}"
-        )
+        let total = format!(
+            "(select coalesce(sum(c.threads), 0)::bigint from user_thread_counts c where c.user_id = '{user}') as total"
+        );
+        if i64::from(offset) < db::threads::DEFERRED_FROM {
+            format!(
+                "select t.id, t.title, t.last_message, {total} from message_threads t where {filter} \
+                 order by {order} limit 10 offset {offset}"
+            )
+        } else {
+            format!(
+                "select t.id, t.title, t.last_message, {total} from message_threads t join (select t.id \
+                 from message_threads t where {filter} order by {order} limit 10 offset {offset}) page \
+                 on page.id = t.id order by {order}"
+            )
+        }
     };
     let statements = [
         ("API key lookup, with the user's Messages-app counters", "select k.id, k.user_id, k.all_properties, array(select property_id from api_key_properties where api_key_id = k.id), u.messages_app_count > 0 and u.messages_app_count = u.properties_count from api_keys k join users u on u.id = k.user_id where k.key_hash = '\\x00' and k.revoked_at is null".to_owned()),
@@ -269,4 +293,18 @@ async fn explain(pool: &PgPool, threads: &[Uuid]) -> anyhow::Result<()> {
     std::fs::write("target/bench/plans.md", out)?;
     eprintln!("query plans: target/bench/plans.md");
     Ok(())
+}
+
+/// The data of an earlier run, with a new key for its user.
+async fn reuse_data(pool: &PgPool) -> anyhow::Result<(String, Vec<Uuid>)> {
+    let user: Uuid = sqlx::query_scalar("select id from users where email = 'bench@example.com'")
+        .fetch_one(pool)
+        .await?;
+    let (key, hash) = auth::generate_key();
+    let mut conn = pool.acquire().await?;
+    db::api_keys::insert(&mut conn, user, &hash, None).await?;
+    let threads = sqlx::query_scalar("select id from message_threads order by id")
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok((key, threads))
 }

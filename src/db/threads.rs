@@ -177,6 +177,9 @@ fn push_where<'a>(qb: &mut QueryBuilder<'a, Postgres>, f: &'a ThreadFilter) {
     }
 }
 
+/// From this offset on, a page is read as ids from the index first (see [`list`]).
+pub const DEFERRED_FROM: i64 = 1_000;
+
 /// A thread of a list, with the total of the list.
 #[derive(Debug, sqlx::FromRow)]
 struct Listed {
@@ -194,22 +197,32 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<(Vec<Thread>, i64)> {
-    // The page's ids first, from the index alone; then only those rows (a deep page skips
-    // index entries, not table rows).
     let dir = order.direction.sql();
     let field = order.field;
     let mut qb = QueryBuilder::new(LISTED_COLUMNS);
     qb.push(", (");
     push_total(&mut qb, filter);
-    qb.push(") as total from message_threads t join (select t.id from message_threads t");
-    push_where(&mut qb, filter);
-    qb.push(format_args!(" order by t.{field} {dir}, t.id {dir} limit "))
-        .push_bind(limit)
-        .push(" offset ")
-        .push_bind(offset)
-        .push(format_args!(
-            ") page on page.id = t.id order by t.{field} {dir}, t.id {dir}"
-        ));
+    if offset < DEFERRED_FROM {
+        qb.push(") as total from message_threads t");
+        push_where(&mut qb, filter);
+    } else {
+        // A deep page: its ids first, from the index alone, then only those rows (skipping
+        // index entries, not table rows).
+        qb.push(") as total from message_threads t join (select t.id from message_threads t");
+        push_where(&mut qb, filter);
+        qb.push(format_args!(" order by t.{field} {dir}, t.id {dir} limit "))
+            .push_bind(limit)
+            .push(" offset ")
+            .push_bind(offset)
+            .push(") page on page.id = t.id");
+    }
+    qb.push(format_args!(" order by t.{field} {dir}, t.id {dir}"));
+    if offset < DEFERRED_FROM {
+        qb.push(" limit ")
+            .push_bind(limit)
+            .push(" offset ")
+            .push_bind(offset);
+    }
     let rows: Vec<Listed> = qb.build_query_as().fetch_all(db).await?;
     let total = match rows.first() {
         Some(row) => row.total,

@@ -446,3 +446,42 @@ async fn no_reply_needed_before_any_guest_message_marks_and_records_nothing() {
         .unwrap();
     assert_eq!(kinds, vec!["message"]);
 }
+
+#[tokio::test]
+async fn deep_pages_list_the_same_threads_as_shallow_ones() {
+    let app = TestApp::new().await;
+    let account = app.user().await;
+    let property = app.property(&account, true).await;
+    let booking = app.booking(property, "BookingCom").await;
+    thread_of(&app, booking, "first").await;
+    // 1,200 more threads, made in SQL to keep the test fast.
+    sqlx::query(
+        r#"insert into message_threads (id, property_id, user_id, channel_id, provider, title, inserted_at, updated_at)
+           select gen_random_uuid(), t.property_id, t.user_id, t.channel_id, 'BookingCom', 'Guest ' || g,
+                  t.inserted_at - make_interval(secs => g), t.inserted_at - make_interval(secs => g)
+           from message_threads t, generate_series(1, 1200) g"#,
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let expected: Vec<String> = sqlx::query_scalar(
+        "select id::text from message_threads order by inserted_at desc, id desc offset 990 limit 30",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    // Pages 100 (offset 990: read directly), 101 and 102 (offset 1,000 and 1,010: ids first).
+    let mut got = Vec::new();
+    for page in 100..=102 {
+        let listed = list(
+            &app,
+            &account,
+            &format!("pagination[page]={page}&pagination[limit]=10"),
+        )
+        .await;
+        assert_eq!(listed["meta"]["total"], 1201);
+        got.extend(ids(&listed));
+    }
+    assert_eq!(got, expected);
+    assert_eq!(ota_inbox::db::threads::DEFERRED_FROM, 1000);
+}
