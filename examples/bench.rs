@@ -56,7 +56,12 @@ async fn main() -> anyhow::Result<()> {
             .execute(&mut conn)
             .await?;
     }
-    let pool = db::connect(admin.clone().database(DATABASE), CONNECTIONS).await?;
+    // The server's pool: DATABASE_MAX_CONNECTIONS as the server reads it (default 20).
+    let pool_size: u32 = std::env::var("DATABASE_MAX_CONNECTIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let pool = db::connect(admin.clone().database(DATABASE), pool_size).await?;
     db::MIGRATOR.run(&pool).await?;
 
     let (key, threads) = if reuse && exists {
@@ -119,6 +124,7 @@ async fn main() -> anyhow::Result<()> {
             "post",
         ),
     ];
+    eprintln!("pool: {pool_size} connections; wrk: {CONNECTIONS} connections");
     println!("| scenario | requests/s | p50 | p99 |");
     println!("|---|---:|---:|---:|");
     for (name, url, script) in scenarios {
