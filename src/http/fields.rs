@@ -56,10 +56,6 @@ impl Fields {
         self.map.get(field).filter(|v| !v.is_null())
     }
 
-    pub fn is_present(&self, field: &str) -> bool {
-        self.value(field).is_some()
-    }
-
     /// An optional string of at most `max_chars` characters, without NUL characters.
     pub fn string(&mut self, field: &str, max_chars: usize) -> Option<String> {
         match self.value(field) {

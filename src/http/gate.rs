@@ -86,6 +86,17 @@ pub async fn upload_gate(
     Ok(next.run(req).await)
 }
 
+/// Hands the gated resource to the handler and runs it.
+async fn forward<T: Clone + Send + Sync + 'static>(
+    mut parts: Parts,
+    body: axum::body::Body,
+    next: Next,
+    resource: T,
+) -> Response {
+    parts.extensions.insert(Gated(resource));
+    next.run(Request::from_parts(parts, body)).await
+}
+
 /// `/message_threads/{id}/...`
 pub async fn thread_gate(
     State(state): State<AppState>,
@@ -109,8 +120,7 @@ pub async fn thread_gate(
         .map(|m| m.as_str().to_owned())
         .unwrap_or_default();
     check_thread_endpoint(&thread.provider, &matched)?;
-    parts.extensions.insert(Gated(thread));
-    Ok(next.run(Request::from_parts(parts, body)).await)
+    Ok(forward(parts, body, next, thread).await)
 }
 
 /// `/bookings/{id}/messages`
@@ -131,8 +141,7 @@ pub async fn booking_gate(
         booking.messages_app,
     )?;
     Provider::for_ota(&booking.ota_name).ok_or(ApiError::NotSupported)?;
-    parts.extensions.insert(Gated(booking));
-    Ok(next.run(Request::from_parts(parts, body)).await)
+    Ok(forward(parts, body, next, booking).await)
 }
 
 /// `/attachments/{id}[/{file_name}]`: the uploader's key, or a key that sees the thread holding
@@ -161,8 +170,7 @@ pub async fn attachment_gate(
         _ if uploader => {}
         _ => return Err(ApiError::Unauthorized),
     }
-    parts.extensions.insert(Gated(download));
-    Ok(next.run(Request::from_parts(parts, body)).await)
+    Ok(forward(parts, body, next, download).await)
 }
 
 #[cfg(test)]
