@@ -173,7 +173,7 @@ mod tests {
         assert_eq!(parse(&[]).unwrap().principal_cache_size, 10_000);
         let config = parse(&["--principal-cache-size", "0"]).unwrap();
         assert_eq!(config.principal_cache_size, 0);
-        let err = parse(&["--principal-cache-size", "-1"])
+        let err = parse(&["--principal-cache-size", "lots"])
             .unwrap_err()
             .to_string();
         assert!(err.contains("--principal-cache-size"), "{err}");
