@@ -115,7 +115,7 @@ async fn serve(
         state = state.with_rate_limit(per_minute);
     }
     // Until it has connected, the cache is bypassed: correct from the first request.
-    let principals = state.principals.listen(&pool);
+    let principals = (config.principal_cache_size > 0).then(|| state.principals.listen(&pool));
     let worker = Worker::spawn(
         pool.clone(),
         WorkerConfig::new(
