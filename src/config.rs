@@ -66,6 +66,12 @@ pub struct Config {
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 20,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub database_max_connections: u32,
+
+    /// API keys whose principal (user, scope, Messages-app state) each process keeps in memory;
+    /// 0 reads the key on every request.
+    #[arg(long, env = "PRINCIPAL_CACHE_SIZE", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(0..=10_000_000))]
+    pub principal_cache_size: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -160,6 +166,17 @@ mod tests {
         assert!(err.contains("--max-attachment-bytes"), "{err}");
         let err = parse(&["--log-format", "xml"]).unwrap_err().to_string();
         assert!(err.contains("--log-format"), "{err}");
+    }
+
+    #[test]
+    fn the_principal_cache_size_defaults_to_ten_thousand_and_may_be_zero() {
+        assert_eq!(parse(&[]).unwrap().principal_cache_size, 10_000);
+        let config = parse(&["--principal-cache-size", "0"]).unwrap();
+        assert_eq!(config.principal_cache_size, 0);
+        let err = parse(&["--principal-cache-size", "lots"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--principal-cache-size"), "{err}");
     }
 
     #[test]

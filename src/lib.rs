@@ -38,6 +38,9 @@ pub struct AppState {
     pub rate_limit: Option<Arc<http::rate_limit::RateLimiter>>,
     /// The outbound client of `POST /api/v1/webhooks/test`.
     pub webhook_test_client: webhooks::TestClient,
+    /// Credential hash → principal; bypassed until it follows the database
+    /// ([`http::principal_cache::PrincipalCache::listen`]).
+    pub principals: Arc<http::principal_cache::PrincipalCache>,
 }
 
 impl AppState {
@@ -48,7 +51,16 @@ impl AppState {
             max_attachment_bytes,
             rate_limit: None,
             webhook_test_client: webhooks::TestClient::new(webhooks::DEFAULT_TIMEOUT),
+            principals: Arc::new(http::principal_cache::PrincipalCache::new(
+                http::principal_cache::DEFAULT_CAPACITY,
+            )),
         }
+    }
+
+    /// Keeps at most `capacity` principals in memory (`PRINCIPAL_CACHE_SIZE`; 0: none).
+    pub fn with_principal_cache(mut self, capacity: usize) -> Self {
+        self.principals = Arc::new(http::principal_cache::PrincipalCache::new(capacity));
+        self
     }
 
     /// Limits each API key to `per_minute` requests a minute.

@@ -109,10 +109,13 @@ async fn serve(
         admin_token.as_deref(),
         config.max_attachment_bytes as usize,
     )
-    .with_webhook_timeout(config.webhook_timeout);
+    .with_webhook_timeout(config.webhook_timeout)
+    .with_principal_cache(config.principal_cache_size as usize);
     if let Some(per_minute) = config.rate_limit_per_minute {
         state = state.with_rate_limit(per_minute);
     }
+    // Until it has connected, the cache is bypassed: correct from the first request.
+    let principals = (config.principal_cache_size > 0).then(|| state.principals.listen(&pool));
     let worker = Worker::spawn(
         pool.clone(),
         WorkerConfig::new(
@@ -135,6 +138,7 @@ async fn serve(
         .await
         .context("serving")?;
     tracing::info!("shutting down");
+    drop(principals);
     worker.shutdown().await;
     pool.close().await;
     Ok(())

@@ -104,7 +104,10 @@ pub async fn require_api_key(
     next: Next,
 ) -> Result<Response, ApiError> {
     let key = presented_key(req.headers()).ok_or(ApiError::Unauthorized)?;
-    let principal = db::api_keys::find_principal(&state.db, &hash_secret(key))
+    let hash = hash_secret(key);
+    let principal = state
+        .principals
+        .get_or_load(&hash, || db::api_keys::find_principal(&state.db, &hash))
         .await?
         .ok_or(ApiError::Unauthorized)?;
     req.extensions_mut().insert(principal);
