@@ -9,6 +9,7 @@ mod errors;
 mod gates;
 mod golden;
 mod messages;
+mod ops;
 mod provisioning;
 mod support;
 mod threads;

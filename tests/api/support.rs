@@ -22,6 +22,8 @@ pub const MAX_ATTACHMENT_BYTES: usize = 64 * 1024;
 struct Server {
     /// Options of the maintenance database (`postgres`).
     admin: PgConnectOptions,
+    /// The same as a URL, for processes (`DATABASE_URL`).
+    admin_url: String,
     template: String,
 }
 
@@ -44,11 +46,13 @@ fn server() -> &'static Server {
 }
 
 async fn set_up() -> Server {
-    let admin: PgConnectOptions = match std::env::var("DATABASE_URL") {
-        Ok(url) => url
-            .parse::<PgConnectOptions>()
-            .expect("DATABASE_URL")
-            .database("postgres"),
+    let (admin, admin_url): (PgConnectOptions, String) = match std::env::var("DATABASE_URL") {
+        Ok(url) => (
+            url.parse::<PgConnectOptions>()
+                .expect("DATABASE_URL")
+                .database("postgres"),
+            with_database(&url, "postgres"),
+        ),
         Err(_) => start_embedded().await,
     };
     let admin = admin.log_statements(tracing::log::LevelFilter::Off);
@@ -75,12 +79,33 @@ async fn set_up() -> Server {
         .expect("migrating the template");
     pool.close().await;
     conn.close().await.ok();
-    Server { admin, template }
+    Server {
+        admin,
+        admin_url,
+        template,
+    }
+}
+
+/// `url` naming the database `name` instead of its own.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |i| authority_start + i);
+    let mut out = format!("{}/{name}", &base[..path_start]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
 }
 
 /// The embedded cluster in a temporary folder, stopped and removed by a watchdog once this
 /// test process exits.
-async fn start_embedded() -> PgConnectOptions {
+async fn start_embedded() -> (PgConnectOptions, String) {
     let root = std::env::temp_dir().join(format!("ota-inbox-tests-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap();
@@ -106,7 +131,7 @@ async fn start_embedded() -> PgConnectOptions {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("starting the cluster's watchdog");
-    pg.connect_options("postgres")
+    (pg.connect_options("postgres"), pg.url("postgres"))
 }
 
 /// Drops the databases of earlier test runs whose process is gone (DATABASE_URL mode).
@@ -153,6 +178,13 @@ pub async fn fresh_database() -> (PgPool, PgConnectOptions) {
     (pool, options)
 }
 
+/// A fresh database, migrated, and its URL for a process of the binary (`DATABASE_URL`).
+pub async fn fresh_database_url() -> (PgPool, String) {
+    let (pool, options) = fresh_database().await;
+    let name = options.get_database().expect("a database name").to_owned();
+    (pool, with_database(&server().admin_url, &name))
+}
+
 /// The application over its own database.
 pub struct TestApp {
     pub db: PgPool,
@@ -170,6 +202,14 @@ impl TestApp {
         Self { db, router }
     }
 
+    /// The application with settings of its own (rate limits, metrics…).
+    pub async fn with_state(configure: impl FnOnce(AppState) -> AppState) -> Self {
+        let (db, _) = fresh_database().await;
+        let state = AppState::new(db.clone(), Some(ADMIN_TOKEN), MAX_ATTACHMENT_BYTES);
+        let router = app(configure(state));
+        Self { db, router }
+    }
+
     pub fn request(&self, method: Method, path: &str) -> Call {
         Call {
             router: self.router.clone(),
@@ -177,6 +217,7 @@ impl TestApp {
             path: path.to_owned(),
             headers: vec![],
             body: None,
+            client: None,
         }
     }
 
@@ -285,6 +326,8 @@ pub struct Call {
     path: String,
     headers: Vec<(String, String)>,
     body: Option<(String, Vec<u8>)>,
+    /// The client address the server would record (`ConnectInfo`); none by default.
+    client: Option<std::net::SocketAddr>,
 }
 
 impl Call {
@@ -306,6 +349,12 @@ impl Call {
         self
     }
 
+    /// Sends the request as if from `addr` (as the server's accept loop records it).
+    pub fn client_addr(mut self, addr: &str) -> Self {
+        self.client = Some(addr.parse().expect("a socket address"));
+        self
+    }
+
     pub fn raw(mut self, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
         self.body = Some((content_type.to_owned(), body.into()));
         self
@@ -313,6 +362,9 @@ impl Call {
 
     pub async fn send(self) -> Response {
         let mut builder = Request::builder().method(self.method).uri(&self.path);
+        if let Some(addr) = self.client {
+            builder = builder.extension(axum::extract::ConnectInfo(addr));
+        }
         for (name, value) in &self.headers {
             builder = builder.header(name, value);
         }
