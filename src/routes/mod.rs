@@ -126,6 +126,7 @@ pub fn router(state: AppState) -> Router {
     if state.metrics_on_main_port {
         root = root.merge(metrics::route(&state));
     }
+    // The recorder must be in place before the first request is counted.
     crate::metrics::handle();
     root.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
