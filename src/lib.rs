@@ -40,7 +40,7 @@ pub struct AppState {
     /// Per-credential request limit of `/api/v1`, when configured.
     pub rate_limit: Option<Arc<http::rate_limit::KeyLimiter>>,
     /// Failed authentications per client address (`AUTH_FAILURES_PER_MINUTE`); `None`: no limit.
-    pub auth_failures: Option<Arc<http::rate_limit::AuthFailureLimiter>>,
+    pub auth_failures: Option<Arc<http::auth_failures::AuthFailureLimiter>>,
     /// SHA-256 of `METRICS_TOKEN`: when set, `GET /metrics` requires it as a bearer token.
     pub metrics_token_hash: Option<[u8; 32]>,
     /// Whether the main router serves `GET /metrics` (not when `METRICS_ADDR` is set).
@@ -100,8 +100,8 @@ impl AppState {
     }
 }
 
-fn auth_failure_limiter(per_minute: u32) -> Option<Arc<http::rate_limit::AuthFailureLimiter>> {
-    NonZeroU32::new(per_minute).map(|n| Arc::new(http::rate_limit::AuthFailureLimiter::new(n)))
+fn auth_failure_limiter(per_minute: u32) -> Option<Arc<http::auth_failures::AuthFailureLimiter>> {
+    NonZeroU32::new(per_minute).map(|n| Arc::new(http::auth_failures::AuthFailureLimiter::new(n)))
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -159,20 +159,20 @@ async fn serve(
     let addr = listeners.main.local_addr()?;
     tracing::info!(%addr, "listening");
     let upkeep = crate::metrics::spawn_upkeep();
-    let metrics_url = match listeners.metrics {
+    let (metrics_url, metrics_server) = match listeners.metrics {
         Some(listener) => {
             let metrics_addr = listener.local_addr()?;
             tracing::info!(addr = %metrics_addr, "metrics listening");
             let router = routes::metrics::router(state.clone());
-            tokio::spawn(async move {
+            let task = tokio::spawn(async move {
                 let service = router.into_make_service_with_connect_info::<SocketAddr>();
                 if let Err(err) = axum::serve(listener, service).await {
                     tracing::error!(error = %err, "the metrics listener stopped");
                 }
             });
-            format!("http://{metrics_addr}/metrics")
+            (format!("http://{metrics_addr}/metrics"), Some(task))
         }
-        None => format!("http://{addr}/metrics"),
+        None => (format!("http://{addr}/metrics"), None),
     };
     on_ready(&Banner {
         url: format!("http://{addr}"),
@@ -189,6 +189,9 @@ async fn serve(
         .context("serving")?;
     tracing::info!("shutting down");
     upkeep.abort();
+    if let Some(task) = metrics_server {
+        task.abort();
+    }
     worker.shutdown().await;
     pool.close().await;
     Ok(())

@@ -16,7 +16,7 @@ const MAX_NAME: usize = 255;
 /// `ota-inbox users create --email … [--name …]`: prints the new user's id.
 pub async fn create_user(args: DbArgs, email: &str, name: Option<&str>) -> anyhow::Result<()> {
     let email = email.trim();
-    if email.chars().count() > MAX_EMAIL || !is_email(email) {
+    if email.chars().count() > MAX_EMAIL || !is_email(email) || email.contains('\0') {
         bail!("--email: '{email}' is not an email address");
     }
     let name = name.map(str::trim).filter(|n| !n.is_empty());

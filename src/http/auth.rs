@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::db;
 use crate::error::ApiError;
-use crate::http::rate_limit;
+use crate::http::auth_failures;
 
 /// Prefix of every API key, so that leaked keys are easy to recognise.
 const KEY_PREFIX: &str = "oik_";
@@ -104,13 +104,13 @@ pub async fn require_api_key(
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let client = rate_limit::client_addr(&req);
-    if let Some(refused) = rate_limit::refusal(&state, client) {
+    let client = auth_failures::client_addr(&req);
+    if let Some(refused) = auth_failures::refusal(&state, client) {
         return Ok(refused);
     }
     let key = presented_key(req.headers()).ok_or(ApiError::Unauthorized)?;
     let Some(principal) = db::api_keys::find_principal(&state.db, &hash_secret(key)).await? else {
-        rate_limit::count_failure(&state, client);
+        auth_failures::count_failure(&state, client);
         return Err(ApiError::Unauthorized);
     };
     req.extensions_mut().insert(principal);
@@ -146,8 +146,8 @@ async fn require_token(
     req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let client = rate_limit::client_addr(&req);
-    if let Some(refused) = rate_limit::refusal(state, client) {
+    let client = auth_failures::client_addr(&req);
+    if let Some(refused) = auth_failures::refusal(state, client) {
         return Ok(refused);
     }
     let presented = bearer(req.headers())
@@ -156,7 +156,7 @@ async fn require_token(
     if bool::from(presented.ct_eq(expected)) {
         Ok(next.run(req).await)
     } else {
-        rate_limit::count_failure(state, client);
+        auth_failures::count_failure(state, client);
         Err(ApiError::Unauthorized)
     }
 }

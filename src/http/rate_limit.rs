@@ -1,28 +1,23 @@
-//! Rate limits, kept in memory by each server process (GCRA, from `governor`):
-//! - per credential (`RATE_LIMIT_PER_MINUTE`, `RATE_LIMIT_BURST`): every response of a limited
-//!   route says `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (IETF draft); a
-//!   request beyond the quota gets 429 with `Retry-After`;
-//! - failed authentications per client address (`AUTH_FAILURES_PER_MINUTE`): an address that
-//!   used up its failures gets 429 before its key is even looked up.
+//! The per-credential rate limit (`RATE_LIMIT_PER_MINUTE`, `RATE_LIMIT_BURST`), kept in memory
+//! by each server process (GCRA, from `governor`): every response of a limited route says
+//! `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (IETF draft); a request beyond
+//! the quota gets 429 with `Retry-After`. The failed-authentication limit per client address
+//! ([`super::auth_failures`]) shares [`Bounded`].
 //!
 //! Memory stays bounded: keys whose state is back to "fresh" are forgotten, and at most
 //! [`MAX_TRACKED`] credentials or addresses are tracked at once.
 
-use std::collections::HashMap;
 use std::hash::Hash;
-use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use governor::clock::{Clock, DefaultClock, Reference};
+use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
-use governor::nanos::Nanos;
 use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
 use uuid::Uuid;
@@ -44,13 +39,13 @@ const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy")
 type Keyed<K, C> = RateLimiter<K, DashMapStateStore<K>, C, StateInformationMiddleware>;
 
 /// A keyed GCRA limiter that forgets keys back at their fresh state when it grows.
-struct Bounded<K: Hash + Eq + Clone, C: Clock> {
-    limiter: Keyed<K, C>,
+pub(super) struct Bounded<K: Hash + Eq + Clone, C: Clock> {
+    pub(super) limiter: Keyed<K, C>,
     checks: AtomicU32,
 }
 
 impl<K: Hash + Eq + Clone, C: Clock> Bounded<K, C> {
-    fn new(quota: Quota, clock: C) -> Self {
+    pub(super) fn new(quota: Quota, clock: C) -> Self {
         Self {
             limiter: RateLimiter::dashmap_with_clock(quota, clock)
                 .with_middleware::<StateInformationMiddleware>(),
@@ -60,7 +55,7 @@ impl<K: Hash + Eq + Clone, C: Clock> Bounded<K, C> {
 
     /// Forgets fresh keys every so often, or at once when the limiter is full; answers whether
     /// there is room for a key it does not track yet.
-    fn housekeeping(&self) -> bool {
+    pub(super) fn housekeeping(&self) -> bool {
         let due = self
             .checks
             .fetch_add(1, Ordering::Relaxed)
@@ -72,13 +67,13 @@ impl<K: Hash + Eq + Clone, C: Clock> Bounded<K, C> {
         self.limiter.len() < MAX_TRACKED
     }
 
-    fn now(&self) -> C::Instant {
+    pub(super) fn now(&self) -> C::Instant {
         self.limiter.clock().now()
     }
 }
 
 /// Whole seconds, rounded up.
-fn ceil_secs(duration: Duration) -> u64 {
+pub(super) fn ceil_secs(duration: Duration) -> u64 {
     duration.as_nanos().div_ceil(1_000_000_000) as u64
 }
 
@@ -188,120 +183,6 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
     response
 }
 
-/// Failed authentications per client address: after `per_minute` failures (at once), one more
-/// each `60 / per_minute` seconds; meanwhile the address gets 429 without a lookup.
-pub struct AuthFailureLimiter<C: Clock = DefaultClock> {
-    inner: Bounded<IpAddr, C>,
-    /// Until when each address that used up its failures is refused.
-    blocked: Mutex<HashMap<IpAddr, C::Instant>>,
-    interval: Duration,
-}
-
-impl AuthFailureLimiter {
-    pub fn new(per_minute: NonZeroU32) -> Self {
-        Self::with_clock(per_minute, DefaultClock::default())
-    }
-}
-
-impl<C: Clock> AuthFailureLimiter<C> {
-    pub fn with_clock(per_minute: NonZeroU32, clock: C) -> Self {
-        let quota = Quota::per_minute(per_minute);
-        Self {
-            interval: quota.replenish_interval(),
-            inner: Bounded::new(quota, clock),
-            blocked: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn blocked(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, C::Instant>> {
-        self.blocked
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// `Err(seconds to wait)` while `addr` has no failures left.
-    pub fn admit(&self, addr: IpAddr) -> Result<(), u64> {
-        let key = address_key(addr);
-        let now = self.inner.now();
-        let mut blocked = self.blocked();
-        match blocked.get(&key) {
-            Some(until) if *until > now => Err(ceil_secs(until.duration_since(now).into()).max(1)),
-            Some(_) => {
-                blocked.remove(&key);
-                Ok(())
-            }
-            None => Ok(()),
-        }
-    }
-
-    /// Counts a failed authentication of `addr`; once its failures are used up, it is refused
-    /// until the next one is allowed.
-    pub fn failed(&self, addr: IpAddr) {
-        let key = address_key(addr);
-        if !self.inner.housekeeping() {
-            // Beyond MAX_TRACKED addresses failing at once, new ones are not tracked: the
-            // limiter must not grow without bound, nor refuse addresses it knows nothing of.
-            tracing::warn!("too many client addresses failing authentication to track them all");
-            return;
-        }
-        let now = self.inner.now();
-        let until = match self.inner.limiter.check_key(&key) {
-            // The last failure allowed: the next one is, at the latest, one interval away.
-            Ok(snapshot) if snapshot.remaining_burst_capacity() == 0 => {
-                now + Nanos::from(self.interval)
-            }
-            Ok(_) => return,
-            Err(not_until) => not_until.earliest_possible(),
-        };
-        let mut blocked = self.blocked();
-        if blocked.len() >= MAX_TRACKED {
-            blocked.retain(|_, until| *until > now);
-        }
-        if blocked.len() < MAX_TRACKED {
-            blocked.insert(key, until);
-        }
-    }
-}
-
-/// The unit an address is counted by: an IPv4 address, or the /64 network of an IPv6 address
-/// (one host usually has a whole /64).
-fn address_key(addr: IpAddr) -> IpAddr {
-    match addr {
-        IpAddr::V4(v4) => IpAddr::V4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
-        },
-    }
-}
-
-/// The client address of a request, when the server recorded it (tests driving the router
-/// directly have none).
-pub fn client_addr(req: &Request) -> Option<IpAddr> {
-    req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
-}
-
-/// Before authentication: the 429 of an address that used up its failed authentications.
-pub fn refusal(state: &AppState, client: Option<IpAddr>) -> Option<Response> {
-    let wait = state.auth_failures.as_deref()?.admit(client?).err()?;
-    crate::metrics::rate_limited("auth_failures");
-    let mut response = ApiError::TooManyRequests.into_response();
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(wait));
-    Some(response)
-}
-
-/// After a failed authentication: counts it against the client's address.
-pub fn count_failure(state: &AppState, client: Option<IpAddr>) {
-    crate::metrics::auth_failed();
-    if let (Some(limiter), Some(addr)) = (state.auth_failures.as_deref(), client) {
-        limiter.failed(addr);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,61 +239,5 @@ mod tests {
         assert!(limiter.check(key).allowed);
         assert!(!limiter.check(key).allowed);
         assert_eq!(limiter.policy(), "6;w=60;burst=6");
-    }
-
-    #[test]
-    fn an_address_is_refused_once_its_failures_are_used_up() {
-        let clock = FakeRelativeClock::default();
-        // Three failures a minute: one each 20 s.
-        let limiter = AuthFailureLimiter::with_clock(nz(3), clock.clone());
-        let addr: IpAddr = "203.0.113.7".parse().unwrap();
-        let other: IpAddr = "203.0.113.8".parse().unwrap();
-        for _ in 0..3 {
-            assert_eq!(limiter.admit(addr), Ok(()));
-            limiter.failed(addr);
-        }
-        assert_eq!(limiter.admit(addr), Err(20));
-        assert_eq!(limiter.admit(other), Ok(()));
-        clock.advance(Duration::from_secs(15));
-        assert_eq!(limiter.admit(addr), Err(5));
-        clock.advance(Duration::from_secs(5));
-        // One more guess, then refused again.
-        assert_eq!(limiter.admit(addr), Ok(()));
-        limiter.failed(addr);
-        assert_eq!(limiter.admit(addr), Err(20));
-    }
-
-    #[test]
-    fn an_ipv6_host_is_counted_by_its_64_network() {
-        let limiter = AuthFailureLimiter::with_clock(nz(1), FakeRelativeClock::default());
-        limiter.failed("2001:db8:1:2::1".parse().unwrap());
-        assert!(
-            limiter
-                .admit("2001:db8:1:2::ffff".parse().unwrap())
-                .is_err()
-        );
-        assert!(limiter.admit("2001:db8:1:3::1".parse().unwrap()).is_ok());
-        // IPv4 mapped into IPv6 is the IPv4 address.
-        limiter.failed("192.0.2.1".parse().unwrap());
-        assert!(limiter.admit("::ffff:192.0.2.1".parse().unwrap()).is_err());
-    }
-
-    #[test]
-    fn memory_stays_bounded_when_many_addresses_fail() {
-        let clock = FakeRelativeClock::default();
-        let limiter = AuthFailureLimiter::with_clock(nz(60), clock.clone());
-        let addr = |n: u32| IpAddr::V4(n.into());
-        for n in 0..(MAX_TRACKED as u32 + 10) {
-            limiter.failed(addr(n));
-        }
-        assert!(limiter.inner.limiter.len() <= MAX_TRACKED);
-        // Once their failures are old news, the addresses are forgotten.
-        clock.advance(Duration::from_secs(60));
-        limiter.failed(addr(u32::MAX));
-        assert!(
-            limiter.inner.limiter.len() < 10,
-            "{}",
-            limiter.inner.limiter.len()
-        );
     }
 }
