@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request};
@@ -23,9 +24,12 @@ use crate::error::ApiError;
 /// each `60 / per_minute` seconds; meanwhile the address gets 429 without a lookup.
 pub struct AuthFailureLimiter<C: Clock = DefaultClock> {
     inner: Bounded<IpAddr, C>,
-    /// Until when each address that used up its failures is refused.
-    blocked: Mutex<HashMap<IpAddr, C::Instant>>,
+    /// Until when each address that used up its failures is refused (read on every request:
+    /// readers do not wait for each other).
+    blocked: RwLock<HashMap<IpAddr, C::Instant>>,
     interval: Duration,
+    /// Whether the limiter is full (said once in the logs, not on every failure).
+    saturated: AtomicBool,
 }
 
 impl AuthFailureLimiter {
@@ -40,13 +44,20 @@ impl<C: Clock> AuthFailureLimiter<C> {
         Self {
             interval: quota.replenish_interval(),
             inner: Bounded::new(quota, clock),
-            blocked: Mutex::new(HashMap::new()),
+            blocked: RwLock::new(HashMap::new()),
+            saturated: AtomicBool::new(false),
         }
     }
 
-    fn blocked(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, C::Instant>> {
+    fn read_blocked(&self) -> RwLockReadGuard<'_, HashMap<IpAddr, C::Instant>> {
         self.blocked
-            .lock()
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write_blocked(&self) -> RwLockWriteGuard<'_, HashMap<IpAddr, C::Instant>> {
+        self.blocked
+            .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
@@ -54,14 +65,10 @@ impl<C: Clock> AuthFailureLimiter<C> {
     pub fn admit(&self, addr: IpAddr) -> Result<(), u64> {
         let key = address_key(addr);
         let now = self.inner.now();
-        let mut blocked = self.blocked();
-        match blocked.get(&key) {
+        match self.read_blocked().get(&key) {
             Some(until) if *until > now => Err(ceil_secs(until.duration_since(now).into()).max(1)),
-            Some(_) => {
-                blocked.remove(&key);
-                Ok(())
-            }
-            None => Ok(()),
+            // An expired entry is forgotten when the map is next tidied.
+            _ => Ok(()),
         }
     }
 
@@ -72,9 +79,14 @@ impl<C: Clock> AuthFailureLimiter<C> {
         if !self.inner.housekeeping() {
             // Beyond MAX_TRACKED addresses failing at once, new ones are not tracked: the
             // limiter must not grow without bound, nor refuse addresses it knows nothing of.
-            tracing::warn!("too many client addresses failing authentication to track them all");
+            if !self.saturated.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    "too many client addresses failing authentication to track them all"
+                );
+            }
             return;
         }
+        self.saturated.store(false, Ordering::Relaxed);
         let now = self.inner.now();
         let until = match self.inner.limiter.check_key(&key) {
             // The last failure allowed: the next one is, at the latest, one interval away.
@@ -84,7 +96,7 @@ impl<C: Clock> AuthFailureLimiter<C> {
             Ok(_) => return,
             Err(not_until) => not_until.earliest_possible(),
         };
-        let mut blocked = self.blocked();
+        let mut blocked = self.write_blocked();
         if blocked.len() >= MAX_TRACKED {
             blocked.retain(|_, until| *until > now);
         }
