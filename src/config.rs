@@ -1,7 +1,8 @@
 //! Settings: flags, each backed by an environment variable (a `.env` file is read first).
 
-use std::net::SocketAddr;
+use std::fmt;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
@@ -17,9 +18,9 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
-    /// Address and port to listen on.
+    /// Address and port to listen on: an IP address or a host name (resolved when binding).
     #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
-    pub bind_addr: SocketAddr,
+    pub bind_addr: BindAddr,
 
     /// Directory for the embedded cluster and the files of embedded mode.
     #[arg(long, env = "DATA_DIR", default_value = "./data")]
@@ -54,7 +55,9 @@ pub struct Config {
 
     /// Seed the demo user, key, property and conversations on an empty database.
     /// Default: on in embedded mode, off with DATABASE_URL.
-    #[arg(long, env = "DEMO", num_args = 0..=1, default_missing_value = "true")]
+    /// Takes true/false, 1/0, yes/no or on/off.
+    #[arg(long, env = "DEMO", num_args = 0..=1, default_missing_value = "true",
+          value_parser = parse_flag)]
     pub demo: Option<bool>,
 
     /// Requests a minute each API key may make (unset: no limit); more get 429.
@@ -72,6 +75,95 @@ pub struct Config {
     #[arg(long, env = "PRINCIPAL_CACHE_SIZE", default_value_t = 10_000,
           value_parser = clap::value_parser!(u32).range(0..=10_000_000))]
     pub principal_cache_size: u32,
+
+    /// Requests an API key may make at once before RATE_LIMIT_PER_MINUTE paces it (default: the
+    /// per-minute value).
+    #[arg(long, env = "RATE_LIMIT_BURST",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_burst: Option<u32>,
+
+    /// Failed authentications a minute one client address may make before it gets 429 without
+    /// its key being looked up (0: no limit).
+    #[arg(long, env = "AUTH_FAILURES_PER_MINUTE", default_value_t = DEFAULT_AUTH_FAILURES_PER_MINUTE)]
+    pub auth_failures_per_minute: u32,
+
+    /// Serve GET /metrics on this address instead of the main one (e.g. 127.0.0.1:9090).
+    #[arg(long, env = "METRICS_ADDR")]
+    pub metrics_addr: Option<BindAddr>,
+
+    /// Bearer token that GET /metrics requires, when set.
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+}
+
+/// Default of `AUTH_FAILURES_PER_MINUTE`.
+pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 30;
+
+/// A listen address as given: `host:port`, where the host is an IP address (IPv6 in brackets) or
+/// a name such as `localhost`, resolved when the server binds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindAddr(String);
+
+impl BindAddr {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        split_host_port(&self.0).map_or(0, |(_, port)| port)
+    }
+
+    /// The host part, without the brackets of an IPv6 address.
+    pub fn host(&self) -> &str {
+        split_host_port(&self.0).map_or("", |(host, _)| host)
+    }
+}
+
+impl fmt::Display for BindAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for BindAddr {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        let raw = raw.trim();
+        split_host_port(raw).ok_or_else(|| {
+            format!(
+                "'{raw}': expected host:port, e.g. 127.0.0.1:8080, localhost:8080 or [::1]:8080"
+            )
+        })?;
+        Ok(Self(raw.to_owned()))
+    }
+}
+
+/// `host:port` → (host without IPv6 brackets, port), if well formed.
+fn split_host_port(raw: &str) -> Option<(&str, u16)> {
+    let (host, port) = raw.rsplit_once(':')?;
+    let port = port.parse().ok()?;
+    if let Some(inner) = host.strip_prefix('[') {
+        let ip = inner.strip_suffix(']')?;
+        return ip
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok()
+            .then_some((ip, port));
+    }
+    let name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+    (!host.is_empty() && host.chars().all(name_char)).then_some((host, port))
+}
+
+/// A yes/no setting: true/false, 1/0, yes/no or on/off, in any case.
+pub fn parse_flag(raw: &str) -> Result<bool, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(format!(
+            "'{raw}': expected true or false (also 1/0, yes/no, on/off)"
+        )),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -102,6 +194,7 @@ impl Config {
     pub fn normalized(mut self) -> Self {
         self.database_url = self.database_url.filter(|v| !v.trim().is_empty());
         self.admin_token = self.admin_token.filter(|v| !v.trim().is_empty());
+        self.metrics_token = self.metrics_token.filter(|v| !v.trim().is_empty());
         self
     }
 
@@ -211,5 +304,104 @@ mod tests {
         );
         assert_eq!(config.log_format, LogFormat::Json);
         assert_eq!(config.demo, Some(true));
+    }
+
+    #[test]
+    fn the_bind_address_may_be_a_host_name() {
+        for (raw, host, port) in [
+            ("127.0.0.1:8080", "127.0.0.1", 8080),
+            ("localhost:8080", "localhost", 8080),
+            ("0.0.0.0:0", "0.0.0.0", 0),
+            ("[::1]:9000", "::1", 9000),
+            ("ota-inbox.internal:80", "ota-inbox.internal", 80),
+        ] {
+            let addr: BindAddr = raw.parse().unwrap_or_else(|e| panic!("{raw}: {e}"));
+            assert_eq!((addr.host(), addr.port()), (host, port), "{raw}");
+            assert_eq!(addr.to_string(), raw);
+        }
+        for bad in [
+            "",
+            "nowhere",
+            "localhost",
+            ":8080",
+            "localhost:",
+            "localhost:http",
+            "localhost:70000",
+            "::1:8080",
+            "[::1]",
+            "[nope]:80",
+            "a b:80",
+            "http://x:80",
+        ] {
+            assert!(bad.parse::<BindAddr>().is_err(), "{bad:?} was accepted");
+        }
+        assert_eq!(
+            parse(&["--bind-addr", "localhost:9000"])
+                .unwrap()
+                .bind_addr
+                .as_str(),
+            "localhost:9000"
+        );
+    }
+
+    #[test]
+    fn yes_no_settings_take_the_usual_spellings() {
+        for (raw, expected) in [
+            ("true", true),
+            ("1", true),
+            ("yes", true),
+            ("on", true),
+            ("TRUE", true),
+            (" On ", true),
+            ("false", false),
+            ("0", false),
+            ("no", false),
+            ("off", false),
+            ("No", false),
+        ] {
+            assert_eq!(parse_flag(raw), Ok(expected), "{raw}");
+        }
+        for bad in ["", "2", "y", "enabled", "truee"] {
+            assert!(parse_flag(bad).is_err(), "{bad:?} was accepted");
+        }
+        assert_eq!(parse(&["--demo", "1"]).unwrap().demo, Some(true));
+        assert_eq!(parse(&["--demo", "off"]).unwrap().demo, Some(false));
+        assert_eq!(parse(&["--demo"]).unwrap().demo, Some(true));
+        let err = parse(&["--demo", "maybe"]).unwrap_err().to_string();
+        assert!(err.contains("--demo") && err.contains("maybe"), "{err}");
+    }
+
+    #[test]
+    fn rate_limit_and_metrics_settings_have_sane_defaults() {
+        let config = parse(&[]).unwrap().normalized();
+        assert_eq!(config.rate_limit_per_minute, None);
+        assert_eq!(config.rate_limit_burst, None);
+        assert_eq!(
+            config.auth_failures_per_minute,
+            DEFAULT_AUTH_FAILURES_PER_MINUTE
+        );
+        assert_eq!((config.metrics_addr, config.metrics_token), (None, None));
+        let config = parse(&[
+            "--rate-limit-per-minute",
+            "600",
+            "--rate-limit-burst",
+            "20",
+            "--auth-failures-per-minute",
+            "0",
+            "--metrics-addr",
+            "localhost:9090",
+            "--metrics-token",
+            " ",
+        ])
+        .unwrap()
+        .normalized();
+        assert_eq!(
+            (config.rate_limit_per_minute, config.rate_limit_burst),
+            (Some(600), Some(20))
+        );
+        assert_eq!(config.auth_failures_per_minute, 0);
+        assert_eq!(config.metrics_addr.unwrap().port(), 9090);
+        assert_eq!(config.metrics_token, None);
+        assert!(parse(&["--rate-limit-burst", "0"]).is_err());
     }
 }

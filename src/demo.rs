@@ -6,7 +6,8 @@ use std::path::Path;
 
 use anyhow::Context;
 use chrono::{Duration, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
 
 use crate::db;
 use crate::db::bookings::NewBooking;
@@ -21,25 +22,74 @@ const KEY_FILE: &str = "demo-api-key";
 /// kept one is gone or revoked). `None` when the database holds other data and no demo user.
 pub async fn ensure(pool: &PgPool, data_dir: &Path) -> anyhow::Result<Option<String>> {
     if db::users::count(pool).await? == 0 {
-        let key = seed(pool).await?;
-        keep_key(data_dir, &key);
-        return Ok(Some(key));
+        return Ok(Some(install(pool, data_dir).await?.api_key));
     }
-    let Some(user) = db::users::find_by_email(pool, DEMO_EMAIL).await? else {
-        return Ok(None);
+    match db::users::find_by_email(pool, DEMO_EMAIL).await? {
+        Some(user) => Ok(Some(key_of(pool, data_dir, user.id).await?)),
+        None => Ok(None),
+    }
+}
+
+/// What `ota-inbox demo` did.
+#[derive(Debug, Clone)]
+pub struct Installed {
+    pub api_key: String,
+    pub user_id: Uuid,
+    /// Whether the demo was seeded now (`false`: it was there already).
+    pub seeded: bool,
+}
+
+/// Seeds the demo beside whatever the database holds, unless the demo user is there already;
+/// answers a working demo key either way (kept in `data_dir`).
+pub async fn install(pool: &PgPool, data_dir: &Path) -> anyhow::Result<Installed> {
+    if let Some(user) = db::users::find_by_email(pool, DEMO_EMAIL).await? {
+        let api_key = key_of(pool, data_dir, user.id).await?;
+        return Ok(Installed {
+            api_key,
+            user_id: user.id,
+            seeded: false,
+        });
+    }
+    let mut tx = pool.begin().await?;
+    let seeded = match seed(&mut tx).await {
+        Ok(seeded) => seeded,
+        Err(err) => {
+            drop(tx);
+            // Another server seeded it at the same moment: use theirs.
+            if let Some(user) = db::users::find_by_email(pool, DEMO_EMAIL).await? {
+                let api_key = key_of(pool, data_dir, user.id).await?;
+                return Ok(Installed {
+                    api_key,
+                    user_id: user.id,
+                    seeded: false,
+                });
+            }
+            return Err(err);
+        }
     };
+    tx.commit().await.context("committing the demo")?;
+    keep_key(data_dir, &seeded.api_key);
+    Ok(Installed {
+        api_key: seeded.api_key,
+        user_id: seeded.user_id,
+        seeded: true,
+    })
+}
+
+/// The kept demo key if it still works, else a new key of the demo user.
+async fn key_of(pool: &PgPool, data_dir: &Path, user_id: Uuid) -> anyhow::Result<String> {
     if let Ok(kept) = std::fs::read_to_string(data_dir.join(KEY_FILE)) {
         let kept = kept.trim();
         let live = db::api_keys::find_principal(pool, &auth::hash_secret(kept)).await?;
-        if live.is_some_and(|p| p.user_id == user.id) {
-            return Ok(Some(kept.to_owned()));
+        if live.is_some_and(|p| p.user_id == user_id) {
+            return Ok(kept.to_owned());
         }
     }
     let (key, hash) = auth::generate_key();
     let mut conn = pool.acquire().await?;
-    db::api_keys::insert(&mut conn, user.id, &hash, None).await?;
+    db::api_keys::insert(&mut conn, user_id, &hash, None).await?;
     keep_key(data_dir, &key);
-    Ok(Some(key))
+    Ok(key)
 }
 
 fn keep_key(data_dir: &Path, key: &str) {
@@ -52,11 +102,21 @@ fn keep_key(data_dir: &Path, key: &str) {
     }
 }
 
-async fn seed(pool: &PgPool) -> anyhow::Result<String> {
-    let mut tx = pool.begin().await?;
+/// The demo's user, property and key.
+#[derive(Debug, Clone)]
+pub struct Seeded {
+    pub user_id: Uuid,
+    pub property_id: Uuid,
+    /// The plaintext key (only its hash is stored).
+    pub api_key: String,
+}
+
+/// Writes the demo in the caller's transaction: a user and its key, a property with the
+/// Messages app, a Booking.com conversation and an Airbnb inquiry.
+pub async fn seed(tx: &mut PgConnection) -> anyhow::Result<Seeded> {
     let user = db::users::insert(&mut *tx, DEMO_EMAIL, Some("Demo PMS")).await?;
     let (key, hash) = auth::generate_key();
-    db::api_keys::insert(&mut tx, user.id, &hash, None).await?;
+    db::api_keys::insert(&mut *tx, user.id, &hash, None).await?;
     let property = db::properties::insert(
         &mut *tx,
         user.id,
@@ -65,11 +125,11 @@ async fn seed(pool: &PgPool) -> anyhow::Result<String> {
         Some("Europe/Lisbon"),
     )
     .await?;
-    db::applications::install(&mut tx, property.id, db::applications::MESSAGES_APP).await?;
+    db::applications::install(&mut *tx, property.id, db::applications::MESSAGES_APP).await?;
 
     let today = Utc::now().date_naive();
     let booking = db::bookings::insert(
-        &mut tx,
+        &mut *tx,
         &NewBooking {
             property_id: property.id,
             ota_name: "BookingCom",
@@ -81,7 +141,7 @@ async fn seed(pool: &PgPool) -> anyhow::Result<String> {
         },
     )
     .await?;
-    let thread = messaging::lock_booking_thread(&mut tx, &booking).await?;
+    let thread = messaging::lock_booking_thread(&mut *tx, &booking).await?;
     let conversation = [
         (
             Sender::Guest,
@@ -96,7 +156,7 @@ async fn seed(pool: &PgPool) -> anyhow::Result<String> {
     for (sender, text) in conversation {
         let user_id = (sender == Sender::Property).then_some(user.id);
         messaging::append(
-            &mut tx,
+            &mut *tx,
             &thread,
             &Append {
                 user_id,
@@ -124,7 +184,10 @@ async fn seed(pool: &PgPool) -> anyhow::Result<String> {
             "Hi! Is the flat free for these dates? We are two adults and a child.".to_owned(),
         ),
     };
-    messaging::create_inquiry(&mut tx, &property, &inquiry).await?;
-    tx.commit().await.context("committing the demo")?;
-    Ok(key)
+    messaging::create_inquiry(&mut *tx, &property, &inquiry).await?;
+    Ok(Seeded {
+        user_id: user.id,
+        property_id: property.id,
+        api_key: key,
+    })
 }

@@ -179,7 +179,7 @@ impl EmbeddedPg {
             .output()
             .await;
         let _ = std::fs::remove_file(&pwfile);
-        let out = out.context("running initdb")?;
+        let out = self.spawned(out, "running initdb")?;
         if !out.status.success() {
             bail!(
                 "initdb failed in {} (the cluster runs as uid {:?}; it must be able to reach that \
@@ -215,7 +215,8 @@ impl EmbeddedPg {
             .arg("-D")
             .arg(&self.dir)
             .output()
-            .await?;
+            .await;
+        let status = self.spawned(status, "running pg_ctl status")?;
         if !status.status.success() {
             return Ok(None);
         }
@@ -238,8 +239,8 @@ impl EmbeddedPg {
             .args(["-o", &format!("-p {}", self.port)])
             .stdout(Stdio::null())
             .output()
-            .await
-            .context("running pg_ctl start")?;
+            .await;
+        let out = self.spawned(out, "running pg_ctl start")?;
         if !out.status.success() {
             let log = std::fs::read_to_string(&log).unwrap_or_default();
             let tail: Vec<&str> = log.lines().rev().take(10).collect();
@@ -251,6 +252,22 @@ impl EmbeddedPg {
         }
         tracing::info!(dir = %self.dir.display(), port = self.port, "embedded PostgreSQL started");
         Ok(())
+    }
+
+    /// The output of a command of the cluster's; a folder the cluster's user cannot reach (it
+    /// is not ours when we run as root) gets a hint rather than a bare "Permission denied".
+    fn spawned(
+        &self,
+        result: std::io::Result<std::process::Output>,
+        what: &str,
+    ) -> anyhow::Result<std::process::Output> {
+        match (result, self.run_as) {
+            (Err(err), Some((uid, gid))) if err.kind() == std::io::ErrorKind::PermissionDenied => {
+                Err(anyhow::anyhow!(unreachable_hint(&self.dir, uid, gid)))
+                    .context(format!("{what}: {err}"))
+            }
+            (result, _) => result.with_context(|| what.to_owned()),
+        }
     }
 
     fn pg_ctl(&self) -> Command {
@@ -275,7 +292,73 @@ impl EmbeddedPg {
     }
 }
 
-/// Takes `<dir>.lock`, or fails when another live server holds it.
+/// Why the cluster's user (`uid`, `gid`) cannot use `dir`, and what to do about it.
+fn unreachable_hint(dir: &Path, uid: u32, gid: u32) -> String {
+    let user = user_name(uid).unwrap_or_else(|| format!("uid {uid}"));
+    let closed = dir
+        .ancestors()
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .find(|folder| !can_enter(folder, uid, gid));
+    let why = match closed {
+        Some(folder) => {
+            let meta = std::fs::metadata(folder).ok();
+            format!(
+                "{} is closed to it (mode {:o}, owner uid {})",
+                folder.display(),
+                meta.as_ref().map_or(0, |m| m.permissions().mode() & 0o7777),
+                meta.as_ref().map_or(0, MetadataExt::uid),
+            )
+        }
+        None => "it has no access there".to_owned(),
+    };
+    format!(
+        "PostgreSQL refuses to run as root, so ota-inbox runs the embedded cluster as the `{user}` \
+         user, which cannot reach {}: {why}. Set DATA_DIR to a folder that user can reach (e.g. \
+         /var/lib/ota-inbox or one under /tmp), let it in (chmod o+x on the closed folder), run \
+         ota-inbox as an ordinary user, or set DATABASE_URL",
+        dir.display()
+    )
+}
+
+/// Whether `uid`/`gid` may enter `folder`, by its mode bits (a folder that does not exist yet
+/// will be created for it).
+fn can_enter(folder: &Path, uid: u32, gid: u32) -> bool {
+    let Ok(meta) = std::fs::metadata(folder) else {
+        return true;
+    };
+    let mode = meta.permissions().mode();
+    if meta.uid() == uid {
+        mode & 0o100 != 0
+    } else if meta.gid() == gid {
+        mode & 0o010 != 0
+    } else {
+        mode & 0o001 != 0
+    }
+}
+
+/// The name of `uid` in /etc/passwd.
+fn user_name(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.len() >= 3 && fields[2].parse() == Ok(uid)).then(|| fields[0].to_owned())
+    })
+}
+
+/// The cluster belongs to another live process (a server, or a command of the CLI).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "another ota-inbox server is using the embedded PostgreSQL in {}: stop it, or give this one \
+     another DATA_DIR",
+    dir.display()
+)]
+pub struct ClusterInUse {
+    pub dir: PathBuf,
+}
+
+/// Takes `<dir>.lock`, or fails ([`ClusterInUse`]) when another live process holds it.
 fn lock(dir: &Path) -> anyhow::Result<std::fs::File> {
     let path = dir.with_extension("lock");
     if let Some(parent) = path.parent() {
@@ -290,11 +373,10 @@ fn lock(dir: &Path) -> anyhow::Result<std::fs::File> {
         .with_context(|| format!("opening {}", path.display()))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => bail!(
-            "another ota-inbox server is using the embedded PostgreSQL in {}: stop it, or give this \
-             one another DATA_DIR",
-            dir.display()
-        ),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ClusterInUse {
+            dir: dir.to_owned(),
+        }
+        .into()),
         Err(std::fs::TryLockError::Error(err)) => {
             Err(err).with_context(|| format!("locking {}", path.display()))
         }

@@ -1,5 +1,6 @@
 //! ota-inbox: a self-hosted guest-messaging server that speaks the Channex.io Messages API.
 
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod demo;
@@ -7,6 +8,7 @@ pub mod embedded_pg;
 pub mod error;
 pub mod http;
 pub mod messaging;
+pub mod metrics;
 pub mod ota;
 pub mod routes;
 pub mod server;
@@ -17,6 +19,7 @@ use axum::Router;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderName, HeaderValue, Request};
 use axum::response::{IntoResponse, Response};
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use sqlx::PgPool;
@@ -34,8 +37,14 @@ pub struct AppState {
     /// SHA-256 of `ADMIN_TOKEN`; `None` turns `/admin` off.
     pub admin_token_hash: Option<[u8; 32]>,
     pub max_attachment_bytes: usize,
-    /// Per-key request limit of `/api/v1`, when configured.
-    pub rate_limit: Option<Arc<http::rate_limit::RateLimiter>>,
+    /// Per-credential request limit of `/api/v1`, when configured.
+    pub rate_limit: Option<Arc<http::rate_limit::KeyLimiter>>,
+    /// Failed authentications per client address (`AUTH_FAILURES_PER_MINUTE`); `None`: no limit.
+    pub auth_failures: Option<Arc<http::auth_failures::AuthFailureLimiter>>,
+    /// SHA-256 of `METRICS_TOKEN`: when set, `GET /metrics` requires it as a bearer token.
+    pub metrics_token_hash: Option<[u8; 32]>,
+    /// Whether the main router serves `GET /metrics` (not when `METRICS_ADDR` is set).
+    pub metrics_on_main_port: bool,
     /// The outbound client of `POST /api/v1/webhooks/test`.
     pub webhook_test_client: webhooks::TestClient,
     /// Credential hash → principal; bypassed until it follows the database
@@ -50,6 +59,9 @@ impl AppState {
             admin_token_hash: admin_token.map(http::auth::hash_secret),
             max_attachment_bytes,
             rate_limit: None,
+            auth_failures: auth_failure_limiter(config::DEFAULT_AUTH_FAILURES_PER_MINUTE),
+            metrics_token_hash: None,
+            metrics_on_main_port: true,
             webhook_test_client: webhooks::TestClient::new(webhooks::DEFAULT_TIMEOUT),
             principals: Arc::new(http::principal_cache::PrincipalCache::new(
                 http::principal_cache::DEFAULT_CAPACITY,
@@ -63,11 +75,33 @@ impl AppState {
         self
     }
 
-    /// Limits each API key to `per_minute` requests a minute.
-    pub fn with_rate_limit(mut self, per_minute: u32) -> Self {
-        self.rate_limit = Some(Arc::new(http::rate_limit::RateLimiter::per_minute(
-            per_minute,
-        )));
+    /// Limits each credential to `per_minute` requests a minute, all of them at once if it likes.
+    pub fn with_rate_limit(self, per_minute: u32) -> Self {
+        self.with_rate_limit_burst(per_minute, None)
+    }
+
+    /// Limits each credential to `per_minute` requests a minute, `burst` of them at once.
+    pub fn with_rate_limit_burst(mut self, per_minute: u32, burst: Option<u32>) -> Self {
+        self.rate_limit = NonZeroU32::new(per_minute).map(|per_minute| {
+            Arc::new(http::rate_limit::KeyLimiter::new(
+                per_minute,
+                burst.and_then(NonZeroU32::new),
+            ))
+        });
+        self
+    }
+
+    /// Limits failed authentications to `per_minute` per client address (0: no limit).
+    pub fn with_auth_failure_limit(mut self, per_minute: u32) -> Self {
+        self.auth_failures = auth_failure_limiter(per_minute);
+        self
+    }
+
+    /// Where `GET /metrics` is served (the main router, or only its own listener) and the
+    /// bearer token it requires, if any.
+    pub fn with_metrics(mut self, token: Option<&str>, on_main_port: bool) -> Self {
+        self.metrics_token_hash = token.map(http::auth::hash_secret);
+        self.metrics_on_main_port = on_main_port;
         self
     }
 
@@ -76,6 +110,10 @@ impl AppState {
         self.webhook_test_client = webhooks::TestClient::new(timeout);
         self
     }
+}
+
+fn auth_failure_limiter(per_minute: u32) -> Option<Arc<http::auth_failures::AuthFailureLimiter>> {
+    NonZeroU32::new(per_minute).map(|n| Arc::new(http::auth_failures::AuthFailureLimiter::new(n)))
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -1,5 +1,6 @@
 //! Start-up and shutdown: settings → database (embedded or not) → migrations → demo → serve.
 
+use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -10,7 +11,7 @@ use tracing_subscriber::EnvFilter;
 use crate::config::{Config, LogFormat};
 use crate::embedded_pg::{self, EmbeddedPg};
 use crate::webhooks::{Worker, WorkerConfig};
-use crate::{AppState, app, db, demo};
+use crate::{AppState, app, db, demo, routes};
 
 const ADMIN_TOKEN_FILE: &str = "admin-token";
 
@@ -22,12 +23,23 @@ pub struct Banner {
     /// The admin token, when this server generated it (embedded mode without ADMIN_TOKEN).
     pub generated_admin_token: Option<String>,
     pub embedded_dir: Option<PathBuf>,
+    /// Whether `/admin` is on (an admin token is configured or was generated).
+    pub admin_api: bool,
+    /// Where `GET /metrics` answers.
+    pub metrics_url: String,
 }
 
-pub fn init_tracing(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// Logs on stderr; `default_level` applies when RUST_LOG is unset. Colours only on a terminal
+/// and without `NO_COLOR`.
+pub fn init_tracing(format: LogFormat, default_level: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colours_wanted(
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            std::env::var_os("NO_COLOR").as_deref(),
+        ))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -39,12 +51,25 @@ pub fn init_tracing(format: LogFormat) {
     }
 }
 
+/// Colours in logs: only on a terminal, and not when `NO_COLOR` is set to anything but "".
+fn colours_wanted(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 /// Runs the server until SIGTERM or Ctrl-C; `on_ready` is called once it listens.
 pub async fn run(config: Config, on_ready: impl FnOnce(&Banner)) -> anyhow::Result<()> {
     // Listen first: a port in use must not get as far as the database.
-    let listener = tokio::net::TcpListener::bind(config.bind_addr)
+    let listener = tokio::net::TcpListener::bind(config.bind_addr.as_str())
         .await
         .with_context(|| format!("listening on {}", config.bind_addr))?;
+    let metrics_listener = match &config.metrics_addr {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr.as_str())
+                .await
+                .with_context(|| format!("listening on {addr} (METRICS_ADDR)"))?,
+        ),
+        None => None,
+    };
     let embedded = match &config.database_url {
         Some(_) => None,
         None => Some(
@@ -56,7 +81,11 @@ pub async fn run(config: Config, on_ready: impl FnOnce(&Banner)) -> anyhow::Resu
             .context("starting the embedded PostgreSQL")?,
         ),
     };
-    let result = serve(&config, listener, embedded.as_ref(), on_ready).await;
+    let listeners = Listeners {
+        main: listener,
+        metrics: metrics_listener,
+    };
+    let result = serve(&config, listeners, embedded.as_ref(), on_ready).await;
     if let Some(pg) = embedded
         && let Err(err) = pg.stop().await
     {
@@ -65,9 +94,15 @@ pub async fn run(config: Config, on_ready: impl FnOnce(&Banner)) -> anyhow::Resu
     result
 }
 
+/// The main listener and that of `METRICS_ADDR`.
+struct Listeners {
+    main: tokio::net::TcpListener,
+    metrics: Option<tokio::net::TcpListener>,
+}
+
 async fn serve(
     config: &Config,
-    listener: tokio::net::TcpListener,
+    listeners: Listeners,
     embedded: Option<&EmbeddedPg>,
     on_ready: impl FnOnce(&Banner),
 ) -> anyhow::Result<()> {
@@ -81,10 +116,7 @@ async fn serve(
     let pool = db::connect(options, config.database_max_connections)
         .await
         .context("connecting to PostgreSQL")?;
-    db::MIGRATOR
-        .run(&pool)
-        .await
-        .context("running the migrations")?;
+    db::migrate(&pool).await.context("running the migrations")?;
 
     let mut generated_admin_token = None;
     let admin_token = match (&config.admin_token, embedded) {
@@ -110,9 +142,11 @@ async fn serve(
         config.max_attachment_bytes as usize,
     )
     .with_webhook_timeout(config.webhook_timeout)
-    .with_principal_cache(config.principal_cache_size as usize);
+    .with_principal_cache(config.principal_cache_size as usize)
+    .with_auth_failure_limit(config.auth_failures_per_minute)
+    .with_metrics(config.metrics_token.as_deref(), listeners.metrics.is_none());
     if let Some(per_minute) = config.rate_limit_per_minute {
-        state = state.with_rate_limit(per_minute);
+        state = state.with_rate_limit_burst(per_minute, config.rate_limit_burst);
     }
     // Until it has connected, the cache is bypassed: correct from the first request.
     let principals = (config.principal_cache_size > 0).then(|| state.principals.listen(&pool));
@@ -125,20 +159,43 @@ async fn serve(
         ),
     )
     .context("starting the webhook worker")?;
-    let addr = listener.local_addr()?;
+    let addr = listeners.main.local_addr()?;
     tracing::info!(%addr, "listening");
+    let upkeep = crate::metrics::spawn_upkeep();
+    let (metrics_url, metrics_server) = match listeners.metrics {
+        Some(listener) => {
+            let metrics_addr = listener.local_addr()?;
+            tracing::info!(addr = %metrics_addr, "metrics listening");
+            let router = routes::metrics::router(state.clone());
+            let task = tokio::spawn(async move {
+                let service = router.into_make_service_with_connect_info::<SocketAddr>();
+                if let Err(err) = axum::serve(listener, service).await {
+                    tracing::error!(error = %err, "the metrics listener stopped");
+                }
+            });
+            (format!("http://{metrics_addr}/metrics"), Some(task))
+        }
+        None => (format!("http://{addr}/metrics"), None),
+    };
     on_ready(&Banner {
         url: format!("http://{addr}"),
         demo_api_key,
+        admin_api: admin_token.is_some(),
         generated_admin_token,
         embedded_dir: embedded.map(|pg| pg.dir().to_owned()),
+        metrics_url,
     });
-    axum::serve(listener, app(state))
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listeners.main, service)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving")?;
     tracing::info!("shutting down");
     drop(principals);
+    upkeep.abort();
+    if let Some(task) = metrics_server {
+        task.abort();
+    }
     worker.shutdown().await;
     pool.close().await;
     Ok(())
@@ -160,6 +217,7 @@ fn kept_admin_token(data_dir: &Path) -> anyhow::Result<String> {
     Ok(token)
 }
 
+/// SIGTERM or Ctrl-C.
 async fn shutdown_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
@@ -177,5 +235,20 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn logs_have_colours_only_on_a_terminal_without_no_color() {
+        assert!(colours_wanted(true, None));
+        assert!(colours_wanted(true, Some(OsStr::new(""))));
+        assert!(!colours_wanted(true, Some(OsStr::new("1"))));
+        assert!(!colours_wanted(false, None));
+        assert!(!colours_wanted(false, Some(OsStr::new("1"))));
     }
 }

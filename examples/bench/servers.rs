@@ -34,7 +34,7 @@ pub async fn serve(args: &[String]) -> anyhow::Result<()> {
     let config =
         Config::parse_from(std::iter::once("ota-inbox").chain(args.iter().map(String::as_str)))
             .normalized();
-    server::init_tracing(config.log_format);
+    server::init_tracing(config.log_format, "info");
     server::run(config, |banner| {
         println!("ota-inbox is listening on {}", banner.url);
     })

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -30,6 +30,24 @@ pub fn pool_options(max_connections: u32) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
+}
+
+/// Runs the migrations, on one connection that hides PostgreSQL's notices: sqlx creates its
+/// bookkeeping table with `create table if not exists`, whose "already exists" notice would
+/// otherwise be logged on every start.
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    let mut conn = pool.acquire().await?;
+    sqlx::query("set client_min_messages = warning")
+        .execute(&mut *conn)
+        .await?;
+    let migrated = MIGRATOR.run(&mut *conn).await;
+    // The connection goes back to the pool as it came.
+    let reset = sqlx::query("reset client_min_messages")
+        .execute(&mut *conn)
+        .await;
+    migrated?;
+    reset?;
+    Ok(())
 }
 
 pub async fn connect(options: PgConnectOptions, max_connections: u32) -> sqlx::Result<PgPool> {
@@ -45,14 +63,14 @@ pub fn violated_constraint(err: &sqlx::Error) -> Option<&str> {
 }
 
 /// Deletes all data and keeps the schema (`POST /admin/reset`).
-pub async fn reset(pool: &PgPool) -> sqlx::Result<()> {
+pub async fn reset(db: impl PgExecutor<'_>) -> sqlx::Result<()> {
     sqlx::query(
         r#"truncate users, api_keys, api_key_properties, properties, application_installations,
            channels, bookings, message_threads, thread_counts, user_thread_counts, messages,
            attachments, ota_outbox, events, webhooks, webhook_deliveries, webhook_attempts
            restart identity cascade"#,
     )
-    .execute(pool)
+    .execute(db)
     .await?;
     Ok(())
 }

@@ -251,3 +251,27 @@ pub async fn list_attempts(
         .await?;
     Ok((rows, total))
 }
+
+/// The delivery queue as `/metrics` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, sqlx::FromRow)]
+pub struct QueueStats {
+    /// Pending deliveries: due, waiting for a retry, or being attempted.
+    pub depth: i64,
+    /// Pending deliveries due now (a delivery being attempted is due only when its lease ends).
+    pub due: i64,
+    /// Seconds since the oldest due delivery fell due; 0 when none is due.
+    pub oldest_due_age_seconds: f64,
+}
+
+/// Reads the queue (one statement over the pending deliveries' index).
+pub async fn queue_stats(db: impl PgExecutor<'_>) -> sqlx::Result<QueueStats> {
+    sqlx::query_as(
+        r#"select count(*) as depth,
+             count(*) filter (where next_attempt_at <= now()) as due,
+             coalesce(extract(epoch from now() - min(next_attempt_at)
+               filter (where next_attempt_at <= now())), 0)::float8 as oldest_due_age_seconds
+           from webhook_deliveries where state = 'pending'"#,
+    )
+    .fetch_one(db)
+    .await
+}

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::db;
 use crate::error::ApiError;
+use crate::http::auth_failures;
 
 /// Prefix of every API key, so that leaked keys are easy to recognise.
 const KEY_PREFIX: &str = "oik_";
@@ -103,13 +104,20 @@ pub async fn require_api_key(
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    let client = auth_failures::client_addr(&req);
+    if let Some(refused) = auth_failures::refusal(&state, client) {
+        return Ok(refused);
+    }
     let key = presented_key(req.headers()).ok_or(ApiError::Unauthorized)?;
     let hash = hash_secret(key);
-    let principal = state
+    let Some(principal) = state
         .principals
         .get_or_load(&hash, || db::api_keys::find_principal(&state.db, &hash))
         .await?
-        .ok_or(ApiError::Unauthorized)?;
+    else {
+        auth_failures::count_failure(&state, client);
+        return Err(ApiError::Unauthorized);
+    };
     req.extensions_mut().insert(principal);
     Ok(next.run(req).await)
 }
@@ -121,12 +129,39 @@ pub async fn require_admin(
     next: Next,
 ) -> Result<Response, ApiError> {
     let expected = state.admin_token_hash.ok_or(ApiError::NotFound)?;
+    require_token(&state, &expected, req, next).await
+}
+
+/// Middleware for `GET /metrics`: when `METRICS_TOKEN` is set, the bearer token must match it.
+pub async fn require_metrics_token(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    match state.metrics_token_hash {
+        Some(expected) => require_token(&state, &expected, req, next).await,
+        None => Ok(next.run(req).await),
+    }
+}
+
+/// The bearer token must hash to `expected`; a wrong one counts as a failed authentication.
+async fn require_token(
+    state: &AppState,
+    expected: &[u8; 32],
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let client = auth_failures::client_addr(&req);
+    if let Some(refused) = auth_failures::refusal(state, client) {
+        return Ok(refused);
+    }
     let presented = bearer(req.headers())
         .map(hash_secret)
         .ok_or(ApiError::Unauthorized)?;
-    if bool::from(presented.ct_eq(&expected)) {
+    if bool::from(presented.ct_eq(expected)) {
         Ok(next.run(req).await)
     } else {
+        auth_failures::count_failure(state, client);
         Err(ApiError::Unauthorized)
     }
 }

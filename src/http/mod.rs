@@ -2,6 +2,7 @@
 //! envelopes and authentication.
 
 pub mod auth;
+pub mod auth_failures;
 pub mod envelope;
 pub mod fields;
 pub mod gate;

@@ -1,11 +1,14 @@
 //! The admin API (§9): the OTA side and the server's own accounts.
 
-use axum::extract::State;
+use axum::Json;
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use rand::Rng;
+use serde_json::json;
 
 use crate::AppState;
+use crate::config::parse_flag;
 use crate::db;
 use crate::db::bookings::NewBooking;
 use crate::error::ApiError;
@@ -20,11 +23,49 @@ use crate::views;
 /// Most properties one key may list.
 const MAX_KEY_PROPERTIES: usize = 1000;
 
-/// POST /admin/reset
-pub async fn reset(State(state): State<AppState>) -> Result<Response, ApiError> {
-    db::reset(&state.db).await?;
+/// POST /admin/reset (`?demo=true`: and seed the demo again)
+pub async fn reset(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let demo = demo_param(query.as_deref())?;
+    let mut tx = state.db.begin().await?;
+    db::reset(&mut *tx).await?;
+    let seeded = if demo {
+        Some(
+            crate::demo::seed(&mut tx)
+                .await
+                .map_err(ApiError::Internal)?,
+        )
+    } else {
+        None
+    };
+    tx.commit().await?;
     state.principals.clear();
-    Ok(envelope::success())
+    Ok(match seeded {
+        None => envelope::success(),
+        Some(demo) => Json(json!({
+            "data": {
+                "api_key": demo.api_key,
+                "user_id": demo.user_id,
+                "email": crate::demo::DEMO_EMAIL,
+                "property_id": demo.property_id,
+            },
+            "meta": {"message": "Success"},
+        }))
+        .into_response(),
+    })
+}
+
+/// `demo` of the query string: absent is false; true/false, 1/0, yes/no, on/off.
+fn demo_param(query: Option<&str>) -> Result<bool, ApiError> {
+    let value = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(name, _)| name == "demo")
+        .map(|(_, value)| value);
+    match value {
+        None => Ok(false),
+        Some(value) => parse_flag(&value).map_err(|_| ApiError::bad_param("demo")),
+    }
 }
 
 /// POST /admin/users
@@ -50,7 +91,7 @@ pub async fn create_user(
 }
 
 /// Something `local@domain` without spaces: enough to catch mistakes, not a full RFC 5322 parser.
-fn is_email(email: &str) -> bool {
+pub fn is_email(email: &str) -> bool {
     email.split_once('@').is_some_and(|(local, domain)| {
         !local.is_empty() && !domain.is_empty() && !domain.contains('@')
     }) && !email.chars().any(char::is_whitespace)
@@ -209,6 +250,23 @@ mod tests {
         for bad in ["", "a", "@b", "a@", "a@b@c", "a b@c", "a@b c"] {
             assert!(!is_email(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_demo_parameter_is_a_yes_no_flag() {
+        assert!(!demo_param(None).unwrap());
+        assert!(!demo_param(Some("other=1")).unwrap());
+        assert!(demo_param(Some("demo=true")).unwrap());
+        assert!(demo_param(Some("x=y&demo=1")).unwrap());
+        assert!(!demo_param(Some("demo=off")).unwrap());
+        assert!(matches!(
+            demo_param(Some("demo=maybe")),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(
+            demo_param(Some("demo=")),
+            Err(ApiError::BadRequest(_))
+        ));
     }
 
     #[test]

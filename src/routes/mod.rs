@@ -6,7 +6,9 @@ pub mod applications;
 pub mod attachments;
 pub mod bookings;
 pub mod health;
+pub mod index;
 pub mod messages;
+pub mod metrics;
 pub mod properties;
 pub mod threads;
 pub mod webhooks;
@@ -115,14 +117,21 @@ pub fn router(state: AppState) -> Router {
         .route("/outbox", get(admin::outbox))
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin));
 
-    Router::new()
+    let mut root = Router::new()
+        .route("/", get(index::index))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .nest("/api/v1", api)
-        .nest("/admin", admin)
-        .fallback(not_found)
+        .nest("/admin", admin);
+    if state.metrics_on_main_port {
+        root = root.merge(metrics::route(&state));
+    }
+    // The recorder must be in place before the first request is counted.
+    crate::metrics::handle();
+    root.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(axum::middleware::from_fn(crate::metrics::track_requests))
         .with_state(state)
 }
 

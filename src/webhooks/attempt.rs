@@ -36,8 +36,11 @@ pub async fn attempt(
         retry_in,
     };
     if !claimed.is_active {
-        if let Err(err) = db::webhook_deliveries::cancel(&pool, claimed.id, token).await {
-            tracing::warn!(error = %err, delivery_id = %claimed.id, "cancelling a delivery failed");
+        match db::webhook_deliveries::cancel(&pool, claimed.id, token).await {
+            Ok(()) => crate::metrics::webhook_delivery_ended("cancelled"),
+            Err(err) => {
+                tracing::warn!(error = %err, delivery_id = %claimed.id, "cancelling a delivery failed")
+            }
         }
         return finished(None);
     }
@@ -78,6 +81,14 @@ pub async fn attempt(
         retry_in_ms: retry_in.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
         delivered: verdict == Verdict::Delivered,
     };
+    crate::metrics::webhook_attempt(
+        match (retry_in, verdict) {
+            (Some(_), _) => "retry",
+            (None, Verdict::Delivered) => "delivered",
+            (None, _) => "failed",
+        },
+        outcome.duration,
+    );
     // The delivery id, webhook id and event name only: never the URL, headers or body.
     let span = tracing::info_span!(
         "webhook_attempt",

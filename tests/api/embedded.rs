@@ -14,7 +14,7 @@ use sqlx::{ConnectOptions, Connection, PgConnection};
 use uuid::Uuid;
 
 /// One embedded-cluster test at a time.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A fresh folder for a cluster (`<root>/postgres`, like `$DATA_DIR/postgres`). On drop,
 /// whatever happened in the test, a postmaster still running there is stopped and the folder is

@@ -36,7 +36,7 @@ async fn a_missing_key_is_a_401() {
 async fn unknown_routes_are_a_json_404() {
     let app = TestApp::new().await;
     for path in [
-        "/",
+        "/nothing",
         "/api/v1/nothing",
         "/api/v2/message_threads",
         "/admin/nothing/here",

@@ -10,6 +10,7 @@ mod gates;
 mod golden;
 mod idle;
 mod messages;
+mod ops;
 mod principal_cache;
 mod process;
 mod provisioning;

@@ -184,6 +184,13 @@ pub async fn fresh_database() -> (PgPool, PgConnectOptions) {
     (pool, options)
 }
 
+/// A fresh database, migrated, and its URL for a process of the binary (`DATABASE_URL`).
+pub async fn fresh_database_url() -> (PgPool, String) {
+    let (pool, options) = fresh_database().await;
+    let name = options.get_database().expect("a database name").to_owned();
+    (pool, with_database(&server().url, &name))
+}
+
 /// The application over its own database.
 pub struct TestApp {
     pub db: PgPool,
@@ -201,6 +208,14 @@ impl TestApp {
         Self { db, router }
     }
 
+    /// The application with settings of its own (rate limits, metrics…).
+    pub async fn with_state(configure: impl FnOnce(AppState) -> AppState) -> Self {
+        let (db, _) = fresh_database().await;
+        let state = AppState::new(db.clone(), Some(ADMIN_TOKEN), MAX_ATTACHMENT_BYTES);
+        let router = app(configure(state));
+        Self { db, router }
+    }
+
     pub fn request(&self, method: Method, path: &str) -> Call {
         Call {
             router: self.router.clone(),
@@ -208,6 +223,7 @@ impl TestApp {
             path: path.to_owned(),
             headers: vec![],
             body: None,
+            client: None,
         }
     }
 
@@ -316,6 +332,8 @@ pub struct Call {
     path: String,
     headers: Vec<(String, String)>,
     body: Option<(String, Vec<u8>)>,
+    /// The client address the server would record (`ConnectInfo`); none by default.
+    client: Option<std::net::SocketAddr>,
 }
 
 impl Call {
@@ -337,6 +355,12 @@ impl Call {
         self
     }
 
+    /// Sends the request as if from `addr` (as the server's accept loop records it).
+    pub fn client_addr(mut self, addr: &str) -> Self {
+        self.client = Some(addr.parse().expect("a socket address"));
+        self
+    }
+
     pub fn raw(mut self, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
         self.body = Some((content_type.to_owned(), body.into()));
         self
@@ -344,6 +368,9 @@ impl Call {
 
     pub async fn send(self) -> Response {
         let mut builder = Request::builder().method(self.method).uri(&self.path);
+        if let Some(addr) = self.client {
+            builder = builder.extension(axum::extract::ConnectInfo(addr));
+        }
         for (name, value) in &self.headers {
             builder = builder.header(name, value);
         }
