@@ -31,10 +31,13 @@ impl Conn {
     }
 
     /// Whether a kept connection still looks usable: nothing may arrive on an idle HTTP/1.1
-    /// connection, so readable means closed by the other side (or broken).
+    /// connection, so anything to read (bytes, or the end) means the other side closed it or
+    /// broke it. A non-blocking peek: it neither waits nor consumes.
     pub fn is_idle_and_open(&self) -> bool {
         let mut cx = Context::from_waker(Waker::noop());
-        matches!(self.tcp().poll_read_ready(&mut cx), Poll::Pending)
+        let mut byte = [0u8; 1];
+        let mut buf = ReadBuf::new(&mut byte);
+        matches!(self.tcp().poll_peek(&mut cx, &mut buf), Poll::Pending)
     }
 }
 
