@@ -26,7 +26,7 @@ alter table bookings
     add column ota_message_thread_id text,
     add constraint bookings_occupancy_check
         check (occupancy_adults >= 0 and occupancy_children >= 0 and occupancy_infants >= 0),
-    add constraint bookings_amount_check check (amount ~ '^[0-9]{1,12}\.[0-9]{2}$');
+    add constraint bookings_amount_check check (amount ~ '^[0-9]{1,13}\.[0-9]{2}$');
 
 -- `BDC-<code>`, `ABB-<code>`, ...: the OTA's Channex code and the reservation code.
 create function bookings_unique_id(ota_name text, code text) returns text
@@ -71,7 +71,7 @@ create trigger bookings_fill_derived before insert on bookings
 -- Booking lists (§8): newest first over a key's properties, one property's, by reservation
 -- code, by OTA, by status, and by arrival or departure.
 create index bookings_user_inserted_at_idx on bookings (user_id, inserted_at, id);
-create index bookings_user_code_idx on bookings (user_id, ota_reservation_code);
+create index bookings_user_code_idx on bookings (user_id, ota_reservation_code, inserted_at, id);
 create index bookings_user_ota_inserted_at_idx on bookings (user_id, ota_key, inserted_at, id);
 create index bookings_user_status_inserted_at_idx on bookings (user_id, status, inserted_at, id);
 create index bookings_user_arrival_idx on bookings (user_id, arrival_date, id);

@@ -351,4 +351,15 @@ async fn the_admin_api_takes_every_booking_field_and_the_api_shows_them() {
                "occupancy.adults": ["is invalid"]})
     );
     assert_eq!(app.count("select count(*) from bookings").await, 1);
+
+    // The largest amount accepted rounds up to thirteen digits, and is stored as such.
+    let big = book(&app, property, json!({"amount": "999999999999.999"})).await;
+    let shown = app
+        .get(&format!("/api/v1/bookings/{big}"))
+        .key(&account.key)
+        .send()
+        .await
+        .expect_status(StatusCode::OK)
+        .json();
+    assert_eq!(shown["data"]["attributes"]["amount"], "1000000000000.00");
 }
