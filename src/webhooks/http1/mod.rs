@@ -177,8 +177,7 @@ impl Http1 {
                 }
                 // A kept connection the other side closed meanwhile: once more on a new one.
                 Err(Exchange::Stale(_)) if from_pool => continue,
-                Err(Exchange::Stale(why)) => return Err(Failure::Read(why)),
-                Err(Exchange::Failed(failure)) => return Err(failure),
+                Err(Exchange::Stale(failure) | Exchange::Failed(failure)) => return Err(failure),
             }
         }
     }
@@ -260,8 +259,9 @@ fn request_head(
 }
 
 enum Exchange {
-    /// Nothing came back on a connection that may have been closed while it was idle.
-    Stale(String),
+    /// The request could not be sent, or nothing came back: on a kept connection, the other
+    /// side may have closed it while it was idle.
+    Stale(Failure),
     Failed(Failure),
 }
 
@@ -279,7 +279,7 @@ async fn exchange(
     }
     .await;
     if let Err(err) = sent {
-        return Err(Exchange::Stale(err.to_string()));
+        return Err(Exchange::Stale(Failure::Send(err.to_string())));
     }
     match response::read(conn, max_body).await {
         Ok(read) => Ok((
@@ -290,7 +290,7 @@ async fn exchange(
             },
             read.reusable,
         )),
-        Err(ReadError::NothingCame(why)) => Err(Exchange::Stale(why)),
+        Err(ReadError::NothingCame(why)) => Err(Exchange::Stale(Failure::Read(why))),
         Err(ReadError::Invalid(why)) => Err(Exchange::Failed(Failure::Read(why))),
     }
 }
