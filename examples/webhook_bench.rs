@@ -19,7 +19,7 @@ use axum::http::StatusCode;
 use chrono::NaiveDate;
 use ota_inbox::config::DEFAULT_RETRY_SCHEDULE;
 use ota_inbox::db;
-use ota_inbox::db::bookings::{Booking, NewBooking};
+use ota_inbox::db::bookings::{Booking, Customer, NewBooking};
 use ota_inbox::db::webhooks::WebhookWrite;
 use ota_inbox::embedded_pg::{self, EmbeddedPg};
 use ota_inbox::messaging::{self, Append, Sender};
@@ -218,6 +218,11 @@ async fn seed(
     let property = db::properties::insert(pool, user.id, "Bench", Some("EUR"), None).await?;
     let mut conn = pool.acquire().await?;
     db::applications::install(&mut conn, property.id, db::applications::MESSAGES_APP).await?;
+    let guest = Customer {
+        name: "Roxy".to_owned(),
+        surname: Some("Maldonado".to_owned()),
+        ..Customer::default()
+    };
     let mut made = Vec::new();
     for i in 0..bookings {
         made.push(
@@ -229,8 +234,12 @@ async fn seed(
                     ota_reservation_code: &format!("BENCH-{i}"),
                     arrival_date: NaiveDate::from_ymd_opt(2030, 7, 1).context("date")?,
                     departure_date: NaiveDate::from_ymd_opt(2030, 7, 4).context("date")?,
-                    customer_name: "Roxy",
-                    customer_surname: Some("Maldonado"),
+                    customer: &guest,
+                    currency: Some("EUR"),
+                    amount: None,
+                    occupancy: (2, 0, 0),
+                    notes: None,
+                    ota_message_thread_id: None,
                 },
             )
             .await?,

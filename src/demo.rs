@@ -10,9 +10,10 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::db;
-use crate::db::bookings::NewBooking;
+use crate::db::bookings::{Customer, NewBooking};
 use crate::http::auth;
 use crate::messaging::{self, Append, Inquiry, Sender};
+use crate::ota::Provider;
 
 pub const DEMO_EMAIL: &str = "demo@ota-inbox.test";
 /// Where the demo key is kept, so that each start can print it again.
@@ -128,6 +129,15 @@ pub async fn seed(tx: &mut PgConnection) -> anyhow::Result<Seeded> {
     db::applications::install(&mut *tx, property.id, db::applications::MESSAGES_APP).await?;
 
     let today = Utc::now().date_naive();
+    let guest = Customer {
+        name: "Roxy".to_owned(),
+        surname: Some("Maldonado".to_owned()),
+        mail: Some("rmaldo.412563@guest.booking.com".to_owned()),
+        phone: Some("+351 912 345 678".to_owned()),
+        country: Some("PT".to_owned()),
+        language: Some("pt".to_owned()),
+    };
+    let ota_thread_id = Provider::BookingCom.new_thread_id();
     let booking = db::bookings::insert(
         &mut *tx,
         &NewBooking {
@@ -136,8 +146,14 @@ pub async fn seed(tx: &mut PgConnection) -> anyhow::Result<Seeded> {
             ota_reservation_code: "4125638921",
             arrival_date: today + Duration::days(7),
             departure_date: today + Duration::days(10),
-            customer_name: "Roxy",
-            customer_surname: Some("Maldonado"),
+            customer: &guest,
+            currency: Some("EUR"),
+            amount: Some("435.00"),
+            occupancy: (2, 0, 0),
+            notes: Some(
+                "You have a booker that would prefer a quiet room. (based on availability)",
+            ),
+            ota_message_thread_id: Some(&ota_thread_id),
         },
     )
     .await?;
@@ -180,6 +196,7 @@ pub async fn seed(tx: &mut PgConnection) -> anyhow::Result<Seeded> {
         listing_id: Some("16384756345".to_owned()),
         listing_name: Some("Demo Hotel, sea-view flat".to_owned()),
         room_type_id: None,
+        ota_message_thread_id: None,
         message: Some(
             "Hi! Is the flat free for these dates? We are two adults and a child.".to_owned(),
         ),

@@ -14,7 +14,8 @@ use crate::db::messages::{Message, NewMessage};
 use crate::db::properties::Property;
 use crate::db::threads::{NewThread, Thread};
 use crate::error::ApiError;
-use crate::ota::Provider;
+use crate::http::time;
+use crate::ota::{self, Provider};
 use crate::views;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +41,9 @@ pub struct Append<'a> {
     pub message: &'a str,
     /// The user who sent it (property messages).
     pub user_id: Option<Uuid>,
+    /// System messages: their meta; guest and property messages: `{name, role}` of the
+    /// author (when `None`: the thread's title and `GUEST` for guests, the sending user's name
+    /// and `HOST` for property messages).
     pub meta: Option<&'a Value>,
     /// The OTA's id of a guest message: a message delivered twice is stored once.
     pub ota_message_id: Option<&'a str>,
@@ -79,6 +83,14 @@ pub async fn append(
             .ok_or(ApiError::NotFound)?;
         return Ok((message, false));
     }
+    let author = match (append.sender, append.meta, append.user_id) {
+        (_, Some(_), _) | (Sender::System, None, _) => None,
+        (Sender::Guest, None, _) => Some(author_meta(&thread.title, Role::Guest)),
+        (Sender::Property, None, Some(user_id)) => db::users::display_name(&mut *conn, user_id)
+            .await?
+            .map(|name| author_meta(&name, Role::Host)),
+        (Sender::Property, None, None) => None,
+    };
     let (message_id, at) = db::messages::insert(
         conn,
         &NewMessage {
@@ -86,7 +98,7 @@ pub async fn append(
             sender: append.sender.as_str(),
             message: append.message,
             user_id: append.user_id,
-            meta: append.meta,
+            meta: append.meta.or(author.as_ref()),
             ota_message_id: append.ota_message_id,
         },
     )
@@ -109,6 +121,9 @@ pub async fn append(
     let last = views::last_message(append.message, append.sender.as_str(), &urls, &at);
     db::threads::record_message(&mut *conn, thread.id, &last, at).await?;
 
+    let message = db::messages::get(&mut *conn, message_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     match append.sender {
         Sender::Property => {
             let payload = json!({
@@ -129,35 +144,68 @@ pub async fn append(
             .await?;
         }
         Sender::Guest => {
-            let payload = json!({
-                "id": message_id,
-                "message": append.message,
-                "meta": append.meta,
-                "sender": "guest",
-                "property_id": thread.property_id,
-                "booking_id": thread.booking_id,
-                "message_thread_id": thread.id,
-                "live_feed_event_id": Uuid::new_v4(),
-                "attachments": urls,
-                "have_attachment": !urls.is_empty(),
-                "ota_message_id": append.ota_message_id,
-            });
             db::events::insert(
                 &mut *conn,
                 db::events::MESSAGE,
                 thread.property_id,
                 thread.owner_id,
-                &payload,
+                &message_payload(thread, &message),
             )
             .await?;
         }
         Sender::System => {}
     }
-
-    let message = db::messages::get(&mut *conn, message_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
     Ok((message, true))
+}
+
+/// The role of a message's author (§6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Guest,
+    Host,
+    Cohost,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Guest => "GUEST",
+            Role::Host => "HOST",
+            Role::Cohost => "COHOST",
+        }
+    }
+
+    /// `GUEST`, `HOST` or `COHOST`, any case.
+    pub fn parse(role: &str) -> Option<Self> {
+        [Role::Guest, Role::Host, Role::Cohost]
+            .into_iter()
+            .find(|r| r.as_str().eq_ignore_ascii_case(role.trim()))
+    }
+}
+
+/// A guest or property message's `meta`: `{"name", "role"}` of its author.
+pub fn author_meta(name: &str, role: Role) -> Value {
+    json!({ "name": name, "role": role.as_str() })
+}
+
+/// The payload of a `message` event (§10), whoever sent the message: the `message` webhook
+/// (guest messages) and the live stream (every message) send this same object.
+pub fn message_payload(thread: &Thread, message: &Message) -> Value {
+    let attachments = views::message_urls(message);
+    json!({
+        "id": message.id,
+        "message": message.message,
+        "meta": message.meta,
+        "sender": message.sender,
+        "property_id": thread.property_id,
+        "booking_id": thread.booking_id,
+        "message_thread_id": thread.id,
+        "live_feed_event_id": Uuid::new_v4(),
+        "have_attachment": !attachments.is_empty(),
+        "attachments": attachments,
+        "ota_message_id": message.ota_message_id,
+        "inserted_at": time::format(&message.inserted_at),
+    })
 }
 
 /// The booking's thread, created on first use and locked. OTAs without messaging: 422.
@@ -170,6 +218,12 @@ pub async fn lock_booking_thread(
         Some(id) => id,
         None => {
             let title = booking.guest_name();
+            let ota_thread_id = booking
+                .ota_message_thread_id
+                .clone()
+                .unwrap_or_else(|| provider.new_thread_id());
+            let meta =
+                provider.thread_meta(&ota::listing_id_of(booking.property_id), Uuid::new_v4());
             db::threads::insert(
                 conn,
                 &NewThread {
@@ -178,6 +232,8 @@ pub async fn lock_booking_thread(
                     booking_id: Some(booking.id),
                     provider: provider.as_str(),
                     title: &title,
+                    ota_message_thread_id: Some(&ota_thread_id),
+                    meta: &meta,
                 },
             )
             .await?
@@ -202,6 +258,8 @@ pub struct Inquiry {
     pub listing_name: Option<String>,
     pub room_type_id: Option<Uuid>,
     pub message: Option<String>,
+    /// The OTA's id of the conversation (generated when `None`).
+    pub ota_message_thread_id: Option<String>,
 }
 
 /// Creates an inquiry thread (no booking) with its `system` message, and the guest's text as a
@@ -213,6 +271,15 @@ pub async fn create_inquiry(
 ) -> Result<Thread, ApiError> {
     let provider = Provider::AirBnb;
     let channel_id = db::bookings::channel_for(conn, property.id, provider.ota_name()).await?;
+    let live_feed_event_id = Uuid::new_v4();
+    let listing_id = inquiry
+        .listing_id
+        .clone()
+        .unwrap_or_else(|| ota::listing_id_of(property.id));
+    let ota_thread_id = inquiry
+        .ota_message_thread_id
+        .clone()
+        .unwrap_or_else(|| provider.new_thread_id());
     let thread_id = db::threads::insert(
         conn,
         &NewThread {
@@ -221,6 +288,8 @@ pub async fn create_inquiry(
             booking_id: None,
             provider: provider.as_str(),
             title: &inquiry.guest_name,
+            ota_message_thread_id: Some(&ota_thread_id),
+            meta: &provider.thread_meta(&listing_id, live_feed_event_id),
         },
     )
     .await?;
@@ -228,14 +297,13 @@ pub async fn create_inquiry(
         .await?
         .ok_or(ApiError::NotFound)?;
 
-    let live_feed_event_id = Uuid::new_v4();
     let booking_details = json!({
         "checkin_date": inquiry.checkin,
         "checkout_date": inquiry.checkout,
         "currency": inquiry.currency.as_ref().or(property.currency.as_ref()),
         "expected_payout_amount_accurate": inquiry.payout,
         "guest_name": inquiry.guest_name,
-        "listing_id": inquiry.listing_id,
+        "listing_id": listing_id,
         "listing_name": inquiry.listing_name,
         "nights": (inquiry.checkout - inquiry.checkin).num_days(),
         "non_response_at": (Utc::now() + Duration::hours(24)).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
@@ -260,13 +328,16 @@ pub async fn create_inquiry(
     if let Some(text) = inquiry.message.as_deref() {
         append(conn, &thread, &Append::text(Sender::Guest, text)).await?;
     }
+    let mut details = meta["booking_details"].clone();
+    details["payout_amount"] = json!(inquiry.payout);
     let payload = json!({
+        "status": meta["status"],
         "message_thread_id": thread.id,
         "message_id": system.id,
         "property_id": property.id,
         "live_feed_event_id": live_feed_event_id,
         "title": thread.title,
-        "booking_details": meta["booking_details"],
+        "booking_details": details,
     });
     db::events::insert(
         &mut *conn,

@@ -1,4 +1,9 @@
-//! The OTAs: which of them have messaging, and how their names map to thread providers.
+//! The OTAs: which of them have messaging, how their names map to thread providers, and
+//! identifiers shaped like theirs for what the admin API is not given.
+
+use rand::Rng;
+use serde_json::{Value, json};
+use uuid::Uuid;
 
 /// A messaging provider, as written in `message_thread.provider`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +55,61 @@ impl Provider {
     pub fn supports_no_reply_needed(self) -> bool {
         self == Self::BookingCom
     }
+
+    /// A new conversation id as the OTA writes them: Booking.com's are UUIDs, Airbnb's
+    /// message-thread ids are ten-digit numbers.
+    pub fn new_thread_id(self) -> String {
+        match self {
+            Self::BookingCom => Uuid::new_v4().to_string(),
+            Self::AirBnb => digits(10),
+        }
+    }
+
+    /// A thread's `meta` (§6): Airbnb threads carry their listing and live-feed event ids,
+    /// other threads `{}`.
+    pub fn thread_meta(self, listing_id: &str, live_feed_event_id: Uuid) -> Value {
+        match self {
+            Self::BookingCom => json!({}),
+            Self::AirBnb => json!({
+                "listing_id": listing_id,
+                "live_feed_event_id": live_feed_event_id,
+            }),
+        }
+    }
+}
+
+/// A reservation code like the OTA's: Airbnb's are `HM` and eight capitals or digits
+/// (`HM5MBZ1AVA`), Booking.com's (and the default) ten digits.
+pub fn reservation_code(ota_name: &str) -> String {
+    match Provider::for_ota(ota_name) {
+        Some(Provider::AirBnb) => {
+            const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ0123456789";
+            let mut rng = rand::rng();
+            let tail: String = (0..8)
+                .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+                .collect();
+            format!("HM{tail}")
+        }
+        _ => digits(10),
+    }
+}
+
+/// The Airbnb listing id of a property, when none is given: eleven digits derived from the
+/// property's id, so that every thread of the property names the same listing.
+pub fn listing_id_of(property_id: Uuid) -> String {
+    let (high, _) = property_id.as_u64_pair();
+    (10_000_000_000 + high % 90_000_000_000).to_string()
+}
+
+/// `n` random digits, the first not zero.
+fn digits(n: usize) -> String {
+    let mut rng = rand::rng();
+    (0..n)
+        .map(|i| {
+            let low = if i == 0 { 1 } else { 0 };
+            char::from(b'0' + rng.random_range(low..10u8))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -70,6 +130,39 @@ mod tests {
         ] {
             assert_eq!(Provider::for_ota(name), expected, "{name}");
         }
+    }
+
+    #[test]
+    fn generated_ids_look_like_the_otas() {
+        let airbnb = Provider::AirBnb.new_thread_id();
+        assert_eq!(airbnb.len(), 10);
+        assert!(airbnb.bytes().all(|b| b.is_ascii_digit()) && !airbnb.starts_with('0'));
+        assert!(Uuid::try_parse(&Provider::BookingCom.new_thread_id()).is_ok());
+
+        let code = reservation_code("Airbnb");
+        assert!(code.starts_with("HM") && code.len() == 10, "{code}");
+        assert!(
+            code.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        );
+        for ota in ["BookingCom", "Expedia"] {
+            let code = reservation_code(ota);
+            assert_eq!(code.len(), 10);
+            assert!(code.bytes().all(|b| b.is_ascii_digit()), "{code}");
+        }
+
+        let property = Uuid::new_v4();
+        let listing = listing_id_of(property);
+        assert_eq!(listing.len(), 11);
+        assert_eq!(listing, listing_id_of(property));
+        assert_eq!(
+            Provider::BookingCom.thread_meta(&listing, property),
+            json!({})
+        );
+        assert_eq!(
+            Provider::AirBnb.thread_meta(&listing, property),
+            json!({"listing_id": listing, "live_feed_event_id": property})
+        );
     }
 
     #[test]

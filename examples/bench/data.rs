@@ -160,15 +160,27 @@ pub async fn explain(pool: &PgPool, threads: &[Uuid], dir: &Path) -> anyhow::Res
             )
         }
     };
+    let by_activity = "t.last_message_received_at desc nulls last, t.id desc";
+    let bookings = |filter: &str| {
+        format!(
+            "select b.id, b.ota_reservation_code, t.id as message_thread_id, \
+             (select count(*) from bookings b where b.user_id = '{user}'{filter}) as total \
+             from bookings b left join message_threads t on t.booking_id = b.id \
+             where b.user_id = '{user}'{filter} order by b.inserted_at desc, b.id desc limit 10 offset 0"
+        )
+    };
     let statements = [
         ("API key lookup, with the user's Messages-app counters (once per key: then from the principal cache)", "select k.id, k.user_id, k.all_properties, array(select property_id from api_key_properties where api_key_id = k.id), u.messages_app_count > 0 and u.messages_app_count = u.properties_count from api_keys k join users u on u.id = k.user_id where k.key_hash = '\\x00' and k.revoked_at is null".to_owned()),
-        ("Threads, page 1, newest first", page(&format!("t.user_id = '{user}'"), "t.inserted_at desc, t.id desc", 0)),
-        ("Threads, page 5,000", page(&format!("t.user_id = '{user}'"), "t.inserted_at desc, t.id desc", 49_990)),
-        ("Threads by activity", page(&format!("t.user_id = '{user}'"), "t.last_message_received_at desc, t.id desc", 0)),
-        ("Threads of one property", page(&format!("t.user_id = '{user}' and t.property_id = any(array['{property}'::uuid])"), "t.inserted_at desc, t.id desc", 0)),
+        ("Threads, page 1 (default order: newest message first)", page(&format!("t.user_id = '{user}'"), by_activity, 0)),
+        ("Threads, page 5,000 (default order)", page(&format!("t.user_id = '{user}'"), by_activity, 49_990)),
+        ("Threads by creation, page 1", page(&format!("t.user_id = '{user}'"), "t.inserted_at desc, t.id desc", 0)),
+        ("Threads of one property (default order)", page(&format!("t.user_id = '{user}' and t.property_id = '{property}'"), by_activity, 0)),
         ("Thread total (user counters)", format!("select coalesce(sum(c.threads), 0)::bigint from user_thread_counts c where c.user_id = '{user}' and c.is_closed = false")),
         ("Thread total of listed properties (property counters)", format!("select coalesce(sum(c.threads), 0)::bigint from thread_counts c where c.property_id = any(array['{property}'::uuid])")),
         ("Thread total with a time range (counted on the index)", format!("select count(*) from message_threads t where t.user_id = '{user}' and t.inserted_at >= now() - interval '10 minutes'")),
+        ("Bookings, page 1 (newest first), with the total", bookings("")),
+        ("Bookings by reservation code", bookings(" and b.ota_reservation_code = '0000000042'")),
+        ("Bookings of one property", bookings(&format!(" and b.property_id = '{property}'"))),
         ("Messages of a thread, page 1", format!("select m.id, m.message, coalesce((select jsonb_agg(jsonb_build_object('id', a.id, 'file_name', a.file_name) order by a.position) from attachments a where a.message_id = m.id), '[]'::jsonb) from messages m where m.message_thread_id = '{thread}' order by m.inserted_at desc, m.seq desc limit 10 offset 0")),
         ("Messages of a thread from the guest (total)", format!("select count(*) from messages where message_thread_id = '{thread}' and sender = any(array['guest'])")),
     ];

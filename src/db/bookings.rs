@@ -1,7 +1,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::{PgConnection, PgExecutor};
+use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use crate::http::list::Order;
 use crate::ota::Provider;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -11,12 +12,28 @@ pub struct Booking {
     pub channel_id: Uuid,
     pub ota_name: String,
     pub ota_reservation_code: String,
+    /// `BDC-<code>`, `ABB-<code>`, ...
+    pub unique_id: String,
     pub arrival_date: NaiveDate,
     pub departure_date: NaiveDate,
     pub customer_name: String,
     pub customer_surname: Option<String>,
+    pub customer_mail: Option<String>,
+    pub customer_phone: Option<String>,
+    pub customer_country: Option<String>,
+    pub customer_language: Option<String>,
+    pub currency: Option<String>,
+    /// A decimal with two places.
+    pub amount: Option<String>,
+    pub occupancy_adults: i32,
+    pub occupancy_children: i32,
+    pub occupancy_infants: i32,
+    pub notes: Option<String>,
+    /// The OTA's id of the booking's conversation.
+    pub ota_message_thread_id: Option<String>,
     pub status: String,
     pub inserted_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
     /// The owner of the booking's property.
     pub owner_id: Uuid,
     /// The booking's message thread, once it has one.
@@ -40,25 +57,43 @@ impl Booking {
     }
 }
 
+/// The guest of a booking, as the OTA sends it.
+#[derive(Debug, Default, Clone)]
+pub struct Customer {
+    pub name: String,
+    pub surname: Option<String>,
+    pub mail: Option<String>,
+    pub phone: Option<String>,
+    pub country: Option<String>,
+    pub language: Option<String>,
+}
+
 pub struct NewBooking<'a> {
     pub property_id: Uuid,
     pub ota_name: &'a str,
     pub ota_reservation_code: &'a str,
     pub arrival_date: NaiveDate,
     pub departure_date: NaiveDate,
-    pub customer_name: &'a str,
-    pub customer_surname: Option<&'a str>,
+    pub customer: &'a Customer,
+    pub currency: Option<&'a str>,
+    pub amount: Option<&'a str>,
+    /// Adults, children, infants.
+    pub occupancy: (i32, i32, i32),
+    pub notes: Option<&'a str>,
+    pub ota_message_thread_id: Option<&'a str>,
 }
 
-const SELECT: &str = r#"select b.id, b.property_id, b.channel_id, b.ota_name, b.ota_reservation_code,
-    b.arrival_date, b.departure_date, b.customer_name, b.customer_surname, b.status, b.inserted_at,
-    p.user_id as owner_id, t.id as message_thread_id,
+const COLUMNS: &str = r#"select b.id, b.property_id, b.channel_id, b.ota_name,
+    b.ota_reservation_code, b.unique_id, b.arrival_date, b.departure_date, b.customer_name,
+    b.customer_surname, b.customer_mail, b.customer_phone, b.customer_country,
+    b.customer_language, b.currency, b.amount, b.occupancy_adults, b.occupancy_children,
+    b.occupancy_infants, b.notes, b.ota_message_thread_id, b.status, b.inserted_at, b.updated_at,
+    b.user_id as owner_id, t.id as message_thread_id,
     exists (select 1 from application_installations i
             where i.property_id = b.property_id and i.application_code = 'channex_messages')
-      as messages_app
-    from bookings b
-    join properties p on p.id = b.property_id
-    left join message_threads t on t.booking_id = b.id"#;
+      as messages_app"#;
+
+const FROM: &str = " from bookings b left join message_threads t on t.booking_id = b.id";
 
 /// The channel of a property for an OTA, created on first use (also when another transaction
 /// creates it at the same moment: `do update` waits for it and returns it).
@@ -87,10 +122,16 @@ pub async fn insert(conn: &mut PgConnection, new: &NewBooking<'_>) -> sqlx::Resu
     };
     let channel_id = channel_for(conn, new.property_id, channel_name).await?;
     let id = Uuid::new_v4();
+    let c = new.customer;
     sqlx::query(
-        r#"insert into bookings (id, property_id, channel_id, ota_name, ota_reservation_code,
-             arrival_date, departure_date, customer_name, customer_surname)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9)"#,
+        r#"insert into bookings (id, property_id, user_id, channel_id, ota_name,
+             ota_reservation_code, unique_id, arrival_date, departure_date, customer_name,
+             customer_surname, customer_mail, customer_phone, customer_country, customer_language,
+             currency, amount, occupancy_adults, occupancy_children, occupancy_infants, notes,
+             ota_message_thread_id)
+           select $1, $2, p.user_id, $3, $4, $5, bookings_unique_id($4, $5), $6, $7, $8, $9, $10,
+             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20
+           from properties p where p.id = $2"#,
     )
     .bind(id)
     .bind(new.property_id)
@@ -99,16 +140,127 @@ pub async fn insert(conn: &mut PgConnection, new: &NewBooking<'_>) -> sqlx::Resu
     .bind(new.ota_reservation_code)
     .bind(new.arrival_date)
     .bind(new.departure_date)
-    .bind(new.customer_name)
-    .bind(new.customer_surname)
+    .bind(&c.name)
+    .bind(&c.surname)
+    .bind(&c.mail)
+    .bind(&c.phone)
+    .bind(&c.country)
+    .bind(&c.language)
+    .bind(new.currency)
+    .bind(new.amount)
+    .bind(new.occupancy.0)
+    .bind(new.occupancy.1)
+    .bind(new.occupancy.2)
+    .bind(new.notes)
+    .bind(new.ota_message_thread_id)
     .execute(&mut *conn)
     .await?;
     get(&mut *conn, id).await?.ok_or(sqlx::Error::RowNotFound)
 }
 
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Booking>> {
-    sqlx::query_as(&format!("{SELECT} where b.id = $1"))
+    sqlx::query_as(&format!("{COLUMNS}{FROM} where b.id = $1"))
         .bind(id)
         .fetch_optional(db)
         .await
+}
+
+/// What a booking list selects: the user's bookings on `property_ids` (all of the user's when
+/// `None`), narrowed by the optional filters.
+#[derive(Debug, Default)]
+pub struct BookingFilter {
+    pub user_id: Uuid,
+    pub property_ids: Option<Vec<Uuid>>,
+    pub reservation_codes: Option<Vec<String>>,
+    /// OTA names without case or punctuation (`bookingcom`).
+    pub ota_keys: Option<Vec<String>>,
+    pub statuses: Option<Vec<String>>,
+    /// `(column, operator, value)` on dates: columns and operators come from whitelists.
+    pub date_ranges: Vec<(&'static str, &'static str, NaiveDate)>,
+    /// `(column, operator, value)` on timestamps.
+    pub time_ranges: Vec<(&'static str, &'static str, DateTime<Utc>)>,
+}
+
+/// `column = $n` for one value (an index can then answer the list in order), `= any($n)` for
+/// several.
+fn push_any<'a, T>(qb: &mut QueryBuilder<'a, Postgres>, column: &str, values: &'a [T])
+where
+    T: sqlx::Type<Postgres> + sqlx::Encode<'a, Postgres> + Sync,
+    &'a [T]: sqlx::Type<Postgres> + sqlx::Encode<'a, Postgres>,
+{
+    match values {
+        [one] => {
+            qb.push(format_args!(" and b.{column} = ")).push_bind(one);
+        }
+        _ => {
+            qb.push(format_args!(" and b.{column} = any("))
+                .push_bind(values)
+                .push(")");
+        }
+    }
+}
+
+fn push_where<'a>(qb: &mut QueryBuilder<'a, Postgres>, f: &'a BookingFilter) {
+    qb.push(" where b.user_id = ").push_bind(f.user_id);
+    if let Some(ids) = &f.property_ids {
+        push_any(qb, "property_id", ids);
+    }
+    if let Some(codes) = &f.reservation_codes {
+        push_any(qb, "ota_reservation_code", codes);
+    }
+    if let Some(keys) = &f.ota_keys {
+        push_any(qb, "ota_key", keys);
+    }
+    if let Some(statuses) = &f.statuses {
+        push_any(qb, "status", statuses);
+    }
+    for (column, op, value) in &f.date_ranges {
+        qb.push(format_args!(" and b.{column} {op} "))
+            .push_bind(*value);
+    }
+    for (column, op, value) in &f.time_ranges {
+        qb.push(format_args!(" and b.{column} {op} "))
+            .push_bind(*value);
+    }
+}
+
+/// A booking of a list, with the total of the list.
+#[derive(Debug, sqlx::FromRow)]
+struct Listed {
+    #[sqlx(flatten)]
+    booking: Booking,
+    total: i64,
+}
+
+/// One page of bookings in `order` (ties broken by id) and the total the filter selects.
+pub async fn list(
+    db: impl PgExecutor<'_> + Copy,
+    filter: &BookingFilter,
+    order: Order,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<(Vec<Booking>, i64)> {
+    let dir = order.direction.sql();
+    let field = order.field;
+    // The total rides on the page's statement, counted over the same filter.
+    let mut qb = QueryBuilder::new(COLUMNS);
+    qb.push(", (select count(*) from bookings b");
+    push_where(&mut qb, filter);
+    qb.push(") as total");
+    qb.push(FROM);
+    push_where(&mut qb, filter);
+    qb.push(format_args!(" order by b.{field} {dir}, b.id {dir} limit "))
+        .push_bind(limit)
+        .push(" offset ")
+        .push_bind(offset);
+    let rows: Vec<Listed> = qb.build_query_as().fetch_all(db).await?;
+    let total = match rows.first() {
+        Some(row) => row.total,
+        None => {
+            let mut qb = QueryBuilder::new("select count(*) from bookings b");
+            push_where(&mut qb, filter);
+            qb.build_query_scalar().fetch_one(db).await?
+        }
+    };
+    Ok((rows.into_iter().map(|row| row.booking).collect(), total))
 }

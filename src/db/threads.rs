@@ -3,7 +3,7 @@ use serde_json::Value;
 use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use crate::http::list::Order;
+use crate::http::list::{Direction, Order};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Thread {
@@ -19,6 +19,10 @@ pub struct Thread {
     pub last_message_received_at: Option<DateTime<Utc>>,
     pub inserted_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The OTA's own id of the conversation.
+    pub ota_message_thread_id: Option<String>,
+    /// Airbnb threads: `{"listing_id", "live_feed_event_id"}`; others `{}`.
+    pub meta: Value,
     /// The owner of the thread's property.
     pub owner_id: Uuid,
     /// Whether the Messages app is installed on the thread's property.
@@ -27,7 +31,7 @@ pub struct Thread {
 
 const SELECT: &str = r#"select t.id, t.property_id, t.channel_id, t.booking_id, t.provider, t.title,
     t.is_closed, t.message_count, t.last_message, t.last_message_received_at, t.inserted_at,
-    t.updated_at, t.user_id as owner_id,
+    t.updated_at, t.ota_message_thread_id, t.meta, t.user_id as owner_id,
     exists (select 1 from application_installations i
             where i.property_id = t.property_id and i.application_code = 'channex_messages')
       as messages_app
@@ -36,7 +40,8 @@ const SELECT: &str = r#"select t.id, t.property_id, t.channel_id, t.booking_id, 
 /// Lists only ever cover properties with the Messages app.
 const LISTED_COLUMNS: &str = r#"select t.id, t.property_id, t.channel_id, t.booking_id, t.provider,
     t.title, t.is_closed, t.message_count, t.last_message, t.last_message_received_at,
-    t.inserted_at, t.updated_at, t.user_id as owner_id, true as messages_app"#;
+    t.inserted_at, t.updated_at, t.ota_message_thread_id, t.meta, t.user_id as owner_id,
+    true as messages_app"#;
 
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Thread>> {
     sqlx::query_as(&format!("{SELECT} where t.id = $1"))
@@ -60,6 +65,8 @@ pub struct NewThread<'a> {
     pub booking_id: Option<Uuid>,
     pub provider: &'a str,
     pub title: &'a str,
+    pub ota_message_thread_id: Option<&'a str>,
+    pub meta: &'a Value,
 }
 
 /// Creates a thread; for a booking that has one already, answers the existing thread's id.
@@ -68,8 +75,8 @@ pub struct NewThread<'a> {
 pub async fn insert(conn: &mut PgConnection, new: &NewThread<'_>) -> sqlx::Result<Uuid> {
     sqlx::query_scalar(
         r#"insert into message_threads (id, property_id, user_id, channel_id, booking_id,
-             provider, title, inserted_at, updated_at)
-           select $1, $2, p.user_id, $3, $4, $5, $6, clock_timestamp(), clock_timestamp()
+             provider, title, ota_message_thread_id, meta, inserted_at, updated_at)
+           select $1, $2, p.user_id, $3, $4, $5, $6, $7, $8, clock_timestamp(), clock_timestamp()
            from properties p where p.id = $2
            on conflict (booking_id) do update set booking_id = excluded.booking_id
            returning id"#,
@@ -80,6 +87,8 @@ pub async fn insert(conn: &mut PgConnection, new: &NewThread<'_>) -> sqlx::Resul
     .bind(new.booking_id)
     .bind(new.provider)
     .bind(new.title)
+    .bind(new.ota_message_thread_id)
+    .bind(new.meta)
     .fetch_one(conn)
     .await
 }
@@ -152,10 +161,17 @@ pub struct ThreadFilter {
 
 fn push_where<'a>(qb: &mut QueryBuilder<'a, Postgres>, f: &'a ThreadFilter) {
     qb.push(" where t.user_id = ").push_bind(f.user_id);
-    if let Some(ids) = &f.property_ids {
-        qb.push(" and t.property_id = any(")
-            .push_bind(ids)
-            .push(")");
+    match f.property_ids.as_deref() {
+        None => {}
+        // One property (the chat's list): an equality, so that its index answers in order.
+        Some([id]) => {
+            qb.push(" and t.property_id = ").push_bind(*id);
+        }
+        Some(ids) => {
+            qb.push(" and t.property_id = any(")
+                .push_bind(ids)
+                .push(")");
+        }
     }
     if let Some(ids) = &f.booking_ids {
         qb.push(" and t.booking_id = any(").push_bind(ids).push(")");
@@ -199,6 +215,7 @@ pub async fn list(
 ) -> sqlx::Result<(Vec<Thread>, i64)> {
     let dir = order.direction.sql();
     let field = order.field;
+    let nulls = nulls(order);
     let mut qb = QueryBuilder::new(LISTED_COLUMNS);
     qb.push(", (");
     push_total(&mut qb, filter);
@@ -210,13 +227,15 @@ pub async fn list(
         // index entries, not table rows).
         qb.push(") as total from message_threads t join (select t.id from message_threads t");
         push_where(&mut qb, filter);
-        qb.push(format_args!(" order by t.{field} {dir}, t.id {dir} limit "))
-            .push_bind(limit)
-            .push(" offset ")
-            .push_bind(offset)
-            .push(") page on page.id = t.id");
+        qb.push(format_args!(
+            " order by t.{field} {dir}{nulls}, t.id {dir} limit "
+        ))
+        .push_bind(limit)
+        .push(" offset ")
+        .push_bind(offset)
+        .push(") page on page.id = t.id");
     }
-    qb.push(format_args!(" order by t.{field} {dir}, t.id {dir}"));
+    qb.push(format_args!(" order by t.{field} {dir}{nulls}, t.id {dir}"));
     if offset < DEFERRED_FROM {
         qb.push(" limit ")
             .push_bind(limit)
@@ -233,6 +252,17 @@ pub async fn list(
         }
     };
     Ok((rows.into_iter().map(|row| row.thread).collect(), total))
+}
+
+/// Where threads without a message go when ordered by `last_message_received_at`: they sort
+/// as the oldest (last when newest first, first when oldest first), the order its index
+/// (`nulls first`) holds in both directions. Other orderable columns are never null.
+fn nulls(order: Order) -> &'static str {
+    match (order.field, order.direction) {
+        ("last_message_received_at", Direction::Desc) => " nulls last",
+        ("last_message_received_at", Direction::Asc) => " nulls first",
+        _ => "",
+    }
 }
 
 /// The number of threads a filter selects: from the counters when the filter is made of

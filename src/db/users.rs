@@ -50,3 +50,11 @@ pub async fn count(db: impl PgExecutor<'_>) -> sqlx::Result<i64> {
         .fetch_one(db)
         .await
 }
+
+/// How a user signs messages: the name, or the email address when the user has none.
+pub async fn display_name(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("select coalesce(nullif(btrim(name), ''), email) from users where id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}

@@ -172,19 +172,62 @@ pub async fn release(db: impl PgExecutor<'_>, ids: &[Uuid], token: Uuid) -> sqlx
 }
 
 /// Deletes up to `limit` deliveries that ended more than `older_than_secs` ago, with their
-/// attempts; answers how many.
+/// attempts, and up to `limit` test calls as old; answers how many rows went.
 pub async fn prune(db: impl PgExecutor<'_>, older_than_secs: i64, limit: i64) -> sqlx::Result<u64> {
-    let done = sqlx::query(
-        r#"delete from webhook_deliveries where id in (
-             select id from webhook_deliveries
-             where state <> 'pending' and updated_at < now() - $1 * interval '1 second'
-             limit $2)"#,
+    let done: i64 = sqlx::query_scalar(
+        r#"with deliveries as (
+             delete from webhook_deliveries where id in (
+               select id from webhook_deliveries
+               where state <> 'pending' and updated_at < now() - $1 * interval '1 second'
+               limit $2)
+             returning 1),
+           tests as (
+             delete from webhook_attempts where id in (
+               select id from webhook_attempts
+               where delivery_id is null and attempted_at < now() - $1 * interval '1 second'
+               limit $2)
+             returning 1)
+           select (select count(*) from deliveries) + (select count(*) from tests)"#,
     )
     .bind(older_than_secs)
     .bind(limit)
+    .fetch_one(db)
+    .await?;
+    Ok(u64::try_from(done).unwrap_or(0))
+}
+
+/// What a test call of a stored webhook found (§10): logged among its attempts, `is_test`.
+#[derive(Debug, Clone)]
+pub struct TestRecord<'a> {
+    /// The attempt's id, which the call sent as its `X-Ota-Inbox-Delivery`.
+    pub id: Uuid,
+    pub webhook_id: Uuid,
+    pub attempted_at: DateTime<Utc>,
+    pub duration_ms: i32,
+    pub status_code: Option<i32>,
+    pub error: Option<&'a str>,
+    /// Whether the answer was a 2xx.
+    pub delivered: bool,
+}
+
+/// Logs a test call. A webhook deleted meanwhile leaves nothing to log (no error).
+pub async fn record_test(db: impl PgExecutor<'_>, t: &TestRecord<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        r#"insert into webhook_attempts (id, delivery_id, webhook_id, attempt, attempted_at,
+             duration_ms, status_code, error, result, next_attempt_at, is_test, event)
+           select $1, null, w.id, 1, $3, $4, $5, $6, $7, null, true, 'test'
+           from webhooks w where w.id = $2"#,
+    )
+    .bind(t.id)
+    .bind(t.webhook_id)
+    .bind(t.attempted_at)
+    .bind(t.duration_ms)
+    .bind(t.status_code)
+    .bind(t.error)
+    .bind(if t.delivered { "delivered" } else { "failed" })
     .execute(db)
     .await?;
-    Ok(done.rows_affected())
+    Ok(())
 }
 
 /// How long until the next pending delivery of a webhook not `excluded` falls due (zero when
@@ -209,9 +252,12 @@ pub async fn next_due_in_ms(
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Attempt {
     pub id: Uuid,
+    /// A test call's own id (it has no delivery): the `X-Ota-Inbox-Delivery` it sent.
     pub delivery_id: Uuid,
-    pub event_id: Uuid,
+    /// `None` for a test call.
+    pub event_id: Option<Uuid>,
     pub event: String,
+    pub is_test: bool,
     pub attempt: i32,
     pub attempted_at: DateTime<Utc>,
     pub duration_ms: i32,
@@ -231,11 +277,12 @@ pub async fn list_attempts(
 ) -> sqlx::Result<(Vec<Attempt>, i64)> {
     let direction = if ascending { "asc" } else { "desc" };
     let rows = sqlx::query_as(&format!(
-        r#"select a.id, a.delivery_id, d.event_id, e.event, a.attempt, a.attempted_at,
+        r#"select a.id, coalesce(a.delivery_id, a.id) as delivery_id, d.event_id,
+             coalesce(e.event, a.event) as event, a.is_test, a.attempt, a.attempted_at,
              a.duration_ms, a.status_code, a.error, a.result, a.next_attempt_at
            from webhook_attempts a
-           join webhook_deliveries d on d.id = a.delivery_id
-           join events e on e.id = d.event_id
+           left join webhook_deliveries d on d.id = a.delivery_id
+           left join events e on e.id = d.event_id
            where a.webhook_id = $1
            order by a.attempted_at {direction}, a.id {direction}
            limit $2 offset $3"#

@@ -157,18 +157,21 @@ pub async fn delete(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// A page of the webhooks the principal sees, oldest first, and their total: the user's
-/// webhooks; a key limited to some properties sees only their property webhooks.
+/// A page of the webhooks the principal sees, newest first unless `ascending`, and their
+/// total: the user's webhooks; a key limited to some properties sees only their property
+/// webhooks.
 pub async fn list_visible(
     db: impl PgExecutor<'_> + Copy,
     principal: &Principal,
+    ascending: bool,
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<(Vec<Webhook>, i64)> {
     const VISIBLE: &str = r#"from webhooks where user_id = $1
         and ($2::uuid[] is null or (not is_global and property_id = any($2)))"#;
+    let dir = if ascending { "asc" } else { "desc" };
     let rows = sqlx::query_as(&format!(
-        "select {COLUMNS} {VISIBLE} order by inserted_at, id limit $3 offset $4"
+        "select {COLUMNS} {VISIBLE} order by inserted_at {dir}, id {dir} limit $3 offset $4"
     ))
     .bind(principal.user_id)
     .bind(principal.listed())

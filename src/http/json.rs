@@ -33,6 +33,25 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     }
 }
 
+/// A request body that is a JSON object, or no body at all (an empty object).
+#[derive(Debug)]
+pub struct OptionalJsonBody(pub Map<String, Value>);
+
+impl<S: Send + Sync> FromRequest<S> for OptionalJsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match JsonBody::from_request(req, state).await {
+            Ok(JsonBody(map)) => Ok(Self(map)),
+            Err(ApiError::MalformedBody(why)) if why == BLANK_BODY => Ok(Self(Map::new())),
+            Err(err) => Err(err),
+        }
+    }
+}
+
+/// `details.body` of an empty body.
+const BLANK_BODY: &str = "can't be blank";
+
 /// `application/json` or `application/vnd.api+json`, parameters (charset) allowed.
 fn is_json_content_type(value: &str) -> bool {
     let essence = value.split(';').next().unwrap_or_default().trim();
@@ -42,7 +61,7 @@ fn is_json_content_type(value: &str) -> bool {
 
 fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::MalformedBody("can't be blank".to_owned()));
+        return Err(ApiError::MalformedBody(BLANK_BODY.to_owned()));
     }
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(map)) => Ok(map),

@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::Serializer;
 
 pub const FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6f";
+/// The webhook envelope's `timestamp` (§10): UTC said with a `Z`, as Channex's example.
+pub const FORMAT_Z: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
 
 pub fn format(ts: &DateTime<Utc>) -> String {
     ts.format(FORMAT).to_string()
@@ -12,6 +14,11 @@ pub fn format(ts: &DateTime<Utc>) -> String {
 /// `#[serde(serialize_with = "time::serialize")]`
 pub fn serialize<S: Serializer>(ts: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(&ts.format(FORMAT))
+}
+
+/// `#[serde(serialize_with = "time::serialize_z")]`: `2021-12-24T00:00:00.000000Z`.
+pub fn serialize_z<S: Serializer>(ts: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&ts.format(FORMAT_Z))
 }
 
 /// `#[serde(serialize_with = "time::serialize_opt")]`

@@ -4,7 +4,6 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use rand::Rng;
 use serde_json::json;
 
 use crate::AppState;
@@ -18,6 +17,8 @@ use crate::http::fields::Fields;
 use crate::http::json::JsonBody;
 use crate::http::list::ListQuery;
 use crate::http::path::Id;
+use crate::ota::{self, Provider};
+use crate::routes::booking_form;
 use crate::views;
 
 /// Most properties one key may list.
@@ -151,53 +152,34 @@ pub async fn create_booking(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let mut f = Fields::envelope(body, "booking")?;
-    let property_id = f.required_uuid("property_id");
-    let ota_name = f
-        .required_string("ota_name", 100)
-        .map(|s| s.trim().to_owned());
-    let code = f
-        .string("ota_reservation_code", 100)
-        .map(|s| s.trim().to_owned());
-    let arrival = f.required_date("arrival_date");
-    let departure = f.required_date("departure_date");
-    if let (Some(a), Some(d)) = (arrival, departure)
-        && d <= a
-    {
-        f.error("departure_date", "must be after arrival_date");
-    }
-    let mut customer = f.object("customer");
-    let (name, surname) = match customer.as_mut() {
-        Some(c) => (c.required_string("name", 255), c.string("surname", 255)),
-        None => {
-            if !f.has_error("customer") {
-                f.error("customer", "can't be blank");
-            }
-            (None, None)
-        }
-    };
-    if let Some(c) = customer {
-        f.absorb("customer", c);
-    }
-    f.finish()?;
-    let code = code
-        .filter(|c| !c.is_empty())
-        .unwrap_or_else(reservation_code);
-
+    let form = booking_form::read(body)?;
     let mut tx = state.db.begin().await?;
-    db::properties::get(&mut *tx, property_id.unwrap_or_default())
+    let property = db::properties::get(&mut *tx, form.property_id)
         .await?
         .ok_or_else(|| ApiError::invalid("property_id", "not found"))?;
+    let code = form
+        .ota_reservation_code
+        .clone()
+        .unwrap_or_else(|| ota::reservation_code(&form.ota_name));
+    let ota_thread_id = form
+        .ota_message_thread_id
+        .clone()
+        .or_else(|| Provider::for_ota(&form.ota_name).map(Provider::new_thread_id));
+    let currency = form.currency.clone().or(property.currency.clone());
     let booking = db::bookings::insert(
         &mut tx,
         &NewBooking {
-            property_id: property_id.unwrap_or_default(),
-            ota_name: ota_name.as_deref().unwrap_or_default(),
+            property_id: property.id,
+            ota_name: &form.ota_name,
             ota_reservation_code: &code,
-            arrival_date: arrival.unwrap_or_default(),
-            departure_date: departure.unwrap_or_default(),
-            customer_name: name.as_deref().unwrap_or_default().trim(),
-            customer_surname: surname.as_deref().map(str::trim).filter(|s| !s.is_empty()),
+            arrival_date: form.arrival_date,
+            departure_date: form.departure_date,
+            customer: &form.customer,
+            currency: currency.as_deref(),
+            amount: form.amount.as_deref(),
+            occupancy: form.occupancy,
+            notes: form.notes.as_deref(),
+            ota_message_thread_id: ota_thread_id.as_deref(),
         },
     )
     .await?;
@@ -206,14 +188,6 @@ pub async fn create_booking(
         StatusCode::CREATED,
         views::booking(&booking),
     ))
-}
-
-/// A reservation code like the OTAs': ten digits.
-fn reservation_code() -> String {
-    let mut rng = rand::rng();
-    (0..10)
-        .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
-        .collect()
 }
 
 /// GET /admin/outbox
@@ -267,12 +241,5 @@ mod tests {
             demo_param(Some("demo=")),
             Err(ApiError::BadRequest(_))
         ));
-    }
-
-    #[test]
-    fn reservation_codes_are_ten_digits() {
-        let code = reservation_code();
-        assert_eq!(code.len(), 10);
-        assert!(code.bytes().all(|b| b.is_ascii_digit()));
     }
 }

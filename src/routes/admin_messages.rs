@@ -16,7 +16,7 @@ use crate::http::fields::{BLANK, Fields, INVALID};
 use crate::http::json::JsonBody;
 use crate::http::path::Id;
 use crate::http::upload::{self, Upload};
-use crate::messaging::{self, Append, Inquiry, Sender};
+use crate::messaging::{self, Append, Inquiry, Role, Sender};
 use crate::ota::Provider;
 use crate::views;
 
@@ -29,6 +29,10 @@ struct GuestMessage {
     text: String,
     ota_message_id: Option<String>,
     attachments: Vec<Upload>,
+    /// The author's name (default: the thread's title, the guest's name).
+    name: Option<String>,
+    /// The author's role (default: `GUEST`).
+    role: Option<Role>,
 }
 
 fn read_guest_message(
@@ -38,6 +42,20 @@ fn read_guest_message(
     let mut f = Fields::envelope(body, "message")?;
     let text = f.string("message", MAX_MESSAGE_CHARS).unwrap_or_default();
     let ota_message_id = f.string("ota_message_id", 255).filter(|id| !id.is_empty());
+    let name = f
+        .string("name", 255)
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty());
+    let role = match f.string("role", 20) {
+        None => None,
+        Some(role) => {
+            let parsed = Role::parse(&role);
+            if parsed.is_none() {
+                f.error("role", INVALID);
+            }
+            parsed
+        }
+    };
     let mut attachments = Vec::new();
     match f.value("attachments").cloned() {
         None => {}
@@ -71,6 +89,8 @@ fn read_guest_message(
         text,
         ota_message_id,
         attachments,
+        name,
+        role,
     })
 }
 
@@ -95,6 +115,12 @@ async fn deliver(
             data: &a.data,
         })
         .collect();
+    let author = (message.name.is_some() || message.role.is_some()).then(|| {
+        messaging::author_meta(
+            message.name.as_deref().unwrap_or(&thread.title),
+            message.role.unwrap_or(Role::Guest),
+        )
+    });
     let (stored, created) = messaging::append(
         tx,
         thread,
@@ -102,7 +128,7 @@ async fn deliver(
             sender: Sender::Guest,
             message: &message.text,
             user_id: None,
-            meta: None,
+            meta: author.as_ref(),
             ota_message_id: message.ota_message_id.as_deref(),
             attachments: &attachments,
             uploaded_attachment_id: None,
@@ -179,6 +205,10 @@ fn read_inquiry(body: Map<String, Value>) -> Result<Inquiry, ApiError> {
     let listing_id = f.string("listing_id", 255);
     let listing_name = f.string("listing_name", 255);
     let room_type_id = f.uuid("room_type_id");
+    let ota_message_thread_id = f
+        .string("ota_message_thread_id", 255)
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty());
     let message = f
         .string("message", MAX_MESSAGE_CHARS)
         .filter(|m| !m.trim().is_empty());
@@ -198,6 +228,7 @@ fn read_inquiry(body: Map<String, Value>) -> Result<Inquiry, ApiError> {
         listing_name,
         room_type_id,
         message,
+        ota_message_thread_id,
     })
 }
 

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod admin_messages;
 pub mod applications;
 pub mod attachments;
+pub mod booking_form;
 pub mod bookings;
 pub mod health;
 pub mod index;
@@ -82,6 +83,7 @@ pub fn router(state: AppState) -> Router {
             "/applications/{id}/uninstall",
             delete(applications::uninstall),
         )
+        .route("/bookings", get(bookings::list))
         .route("/bookings/{id}", get(bookings::show))
         .route("/webhooks", get(webhooks::list).post(webhooks::create))
         .route("/webhooks/test", post(webhooks::test))
@@ -92,6 +94,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(webhooks::delete),
         )
         .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/webhooks/{id}/test", post(webhooks::test_stored))
         .route_layer(from_fn_with_state(state.clone(), rate_limit::limit))
         .route_layer(from_fn_with_state(state.clone(), auth::require_api_key));
 

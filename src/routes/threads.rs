@@ -19,8 +19,9 @@ use crate::ota::Provider;
 use crate::views;
 
 const ORDERABLE: [&str; 3] = ["inserted_at", "updated_at", "last_message_received_at"];
+/// The thread with the newest message first (§5: what live Channex does).
 const DEFAULT_ORDER: Order = Order {
-    field: "inserted_at",
+    field: "last_message_received_at",
     direction: Direction::Desc,
 };
 
@@ -133,8 +134,9 @@ fn read_filter(query: &ListQuery, user_id: uuid::Uuid) -> Result<ThreadFilter, A
     })
 }
 
-/// A UTC timestamp as the API writes them (zone optional) or a date (its midnight).
-fn parse_timestamp(value: &str) -> Option<DateTime<Utc>> {
+/// A UTC timestamp as the API writes them (zone optional) or a date (its midnight); also read
+/// by the booking list's ranges.
+pub fn parse_timestamp(value: &str) -> Option<DateTime<Utc>> {
     // Years 1 to 9999: chrono reads signed and five-digit years that PostgreSQL cannot store.
     parse_any_timestamp(value).filter(|at| (1..=9999).contains(&at.year()))
 }

@@ -10,15 +10,16 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::db;
+use crate::db::webhook_deliveries::TestRecord;
 use crate::db::webhooks::{Webhook, WebhookWrite};
 use crate::error::ApiError;
 use crate::http::auth::{Principal, Scope};
 use crate::http::envelope;
 use crate::http::fields::{BLANK, Fields, INVALID};
-use crate::http::json::JsonBody;
+use crate::http::json::{JsonBody, OptionalJsonBody};
 use crate::http::list::{Direction, ListQuery, Order};
 use crate::http::path::Id;
-use crate::webhooks::client::Callback;
+use crate::webhooks::client::{Callback, Outcome, Verdict};
 use crate::webhooks::envelope::Envelope;
 use crate::webhooks::form::{self, Mode};
 use crate::webhooks::views;
@@ -111,18 +112,30 @@ fn check_scope(principal: &Principal, w: &WebhookWrite, f: &mut Fields) -> Resul
     Ok(())
 }
 
-/// GET /api/v1/webhooks
+/// GET /api/v1/webhooks: newest first.
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
     query: ListQuery,
 ) -> Result<Response, ApiError> {
-    let (rows, total) =
-        db::webhooks::list_visible(&state.db, &principal, query.limit.into(), query.offset())
-            .await?;
+    let order = query.order(
+        &["inserted_at"],
+        Order {
+            field: "inserted_at",
+            direction: Direction::Desc,
+        },
+    )?;
+    let (rows, total) = db::webhooks::list_visible(
+        &state.db,
+        &principal,
+        order.direction == Direction::Asc,
+        query.limit.into(),
+        query.offset(),
+    )
+    .await?;
     Ok(envelope::list(
         rows.iter().map(views::webhook).collect(),
-        query.meta(total),
+        query.meta_ordered(total, order),
     ))
 }
 
@@ -242,6 +255,45 @@ pub async fn test(
         check_property(&state, &principal, property_id, &mut f).await?;
     }
     f.finish()?;
+    let outcome = call(&state, &webhook, principal.user_id, Uuid::new_v4()).await?;
+    Ok(answer(outcome))
+}
+
+/// POST /api/v1/webhooks/{id}/test: sends one `test` event to a stored webhook (active or
+/// not), whose `callback_url`, `headers` and `request_params` the body may override, and logs
+/// the attempt among its deliveries with `is_test: true`.
+pub async fn test_stored(
+    State(state): State<AppState>,
+    principal: Principal,
+    Id(id): Id,
+    OptionalJsonBody(body): OptionalJsonBody,
+) -> Result<Response, ApiError> {
+    let stored = visible_webhook(&state, &principal, id).await?;
+    let overrides = form::read_test_overrides(body)?;
+    let webhook = overrides.apply_to(WebhookWrite::from(&stored));
+    let attempt_id = Uuid::new_v4();
+    let attempted_at = Utc::now();
+    let outcome = call(&state, &webhook, stored.user_id, attempt_id).await?;
+    let record = TestRecord {
+        id: attempt_id,
+        webhook_id: stored.id,
+        attempted_at,
+        duration_ms: i32::try_from(outcome.duration.as_millis()).unwrap_or(i32::MAX),
+        status_code: outcome.status.map(i32::from),
+        error: outcome.error.as_deref(),
+        delivered: outcome.verdict() == Verdict::Delivered,
+    };
+    db::webhook_deliveries::record_test(&state.db, &record).await?;
+    Ok(answer(outcome))
+}
+
+/// One `test` event to a webhook, sent with `delivery_id` as its `X-Ota-Inbox-Delivery`.
+async fn call(
+    state: &AppState,
+    webhook: &WebhookWrite,
+    user_id: Uuid,
+    delivery_id: Uuid,
+) -> Result<Outcome, ApiError> {
     let payload = json!({
         "message": "This is a test event from ota-inbox.",
         "event_mask": webhook.event_mask,
@@ -250,21 +302,25 @@ pub async fn test(
         event: "test",
         payload: webhook.send_data.then_some(&payload),
         property_id: webhook.property_id,
-        user_id: principal.user_id,
+        user_id,
         timestamp: Utc::now(),
     }
     .to_bytes();
     let outbound = state.webhook_test_client.get().await?;
-    let outcome = outbound
+    Ok(outbound
         .post(&Callback {
             url: &webhook.callback_url,
             request_params: &webhook.request_params,
             headers: &webhook.headers,
-            delivery_id: Uuid::new_v4(),
+            delivery_id,
             signing_secret: webhook.signing_secret.as_ref().map(|s| s.0.as_str()),
             body: &body,
         })
-        .await;
+        .await)
+}
+
+/// `{"status_code", "body", "error"?}`: what the callback answered (as Channex answers).
+fn answer(outcome: Outcome) -> Response {
     let mut answer = json!({
         "status_code": outcome.status,
         "body": outcome.status.map(|_| String::from_utf8_lossy(&outcome.body).into_owned()),
@@ -272,7 +328,7 @@ pub async fn test(
     if let Some(error) = outcome.error {
         answer["error"] = Value::String(error);
     }
-    Ok((StatusCode::OK, Json(answer)).into_response())
+    (StatusCode::OK, Json(answer)).into_response()
 }
 
 #[cfg(test)]

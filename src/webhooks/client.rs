@@ -1,28 +1,32 @@
-//! The outbound side: one POST to a callback, with the webhook's query parameters and headers,
-//! our delivery id and signature, a total timeout and a bounded read of the answer.
+//! The outbound side: one POST to a callback, with the webhook's query parameters and headers
+//! (their names exactly as written), our delivery id and signature, a total timeout and a
+//! bounded read of the answer. The HTTP itself is [`super::http1`].
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::http1::{Http1, Proxies};
 use super::signing;
 
 /// `X-Ota-Inbox-Delivery`: the delivery's id, the same on every attempt.
-pub const DELIVERY_HEADER: &str = "x-ota-inbox-delivery";
+pub const DELIVERY_HEADER: &str = "X-Ota-Inbox-Delivery";
 /// `X-Ota-Inbox-Signature`: see [`signing`].
-pub const SIGNATURE_HEADER: &str = "x-ota-inbox-signature";
+pub const SIGNATURE_HEADER: &str = "X-Ota-Inbox-Signature";
 /// The most of a callback's answer that is read; the rest is dropped unread.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 /// Longest error text kept for an attempt.
 const MAX_ERROR_CHARS: usize = 500;
+const USER_AGENT: &str = concat!("ota-inbox-webhooks/", env!("CARGO_PKG_VERSION"));
 
 /// An HTTP client for callbacks: connections are kept and reused, redirects are not followed
 /// (a 3xx is an answer like any other), every request ends within `timeout`.
 #[derive(Debug, Clone)]
 pub struct Outbound {
-    client: reqwest::Client,
+    http: Arc<Http1>,
     timeout: Duration,
 }
 
@@ -31,7 +35,8 @@ pub struct Callback<'a> {
     pub url: &'a str,
     /// `request_params`: appended to the URL's query.
     pub request_params: &'a Value,
-    /// `headers`: sent as they are (names were checked when the webhook was written).
+    /// `headers`: sent as they are, names in the case they were written in (they were checked
+    /// when the webhook was written).
     pub headers: &'a Value,
     pub delivery_id: Uuid,
     pub signing_secret: Option<&'a str>,
@@ -73,16 +78,17 @@ impl Outcome {
 }
 
 impl Outbound {
+    /// A client that honours `HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY`.
     pub fn new(timeout: Duration) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("ota-inbox-webhooks/", env!("CARGO_PKG_VERSION")))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            .build()?;
-        Ok(Self { client, timeout })
+        Self::with_proxies(timeout, Proxies::from_env())
+    }
+
+    /// A client with these proxies.
+    pub fn with_proxies(timeout: Duration, proxies: Proxies) -> anyhow::Result<Self> {
+        Ok(Self {
+            http: Arc::new(Http1::new(proxies)?),
+            timeout,
+        })
     }
 
     pub fn timeout(&self) -> Duration {
@@ -92,72 +98,54 @@ impl Outbound {
     /// POSTs the body; never fails: every problem is an [`Outcome`] without a status.
     pub async fn post(&self, callback: &Callback<'_>) -> Outcome {
         let started = Instant::now();
-        let url = match url_with_params(callback.url, callback.request_params) {
-            Some(url) => url,
-            None => {
-                return Outcome {
-                    status: None,
-                    body: Vec::new(),
-                    error: Some("the callback URL is invalid".to_owned()),
-                    duration: started.elapsed(),
-                };
-            }
+        let failed = |error: String| Outcome {
+            status: None,
+            body: Vec::new(),
+            error: Some(error.chars().take(MAX_ERROR_CHARS).collect()),
+            duration: started.elapsed(),
         };
-        let mut headers = extra_headers(callback.headers);
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Ok(value) = HeaderValue::from_str(&callback.delivery_id.to_string()) {
-            headers.insert(DELIVERY_HEADER, value);
+        let Some(url) = url_with_params(callback.url, callback.request_params) else {
+            return failed("the callback URL is invalid".to_owned());
+        };
+        let custom = extra_headers(callback.headers);
+        let has = |name: &str| custom.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+        let mut headers = vec![("Content-Type".to_owned(), "application/json".to_owned())];
+        // The webhook's own `User-Agent` or `Accept` replaces ours.
+        if !has("user-agent") {
+            headers.push(("User-Agent".to_owned(), USER_AGENT.to_owned()));
         }
+        if !has("accept") {
+            headers.push(("Accept".to_owned(), "*/*".to_owned()));
+        }
+        headers.push((DELIVERY_HEADER.to_owned(), callback.delivery_id.to_string()));
         if let Some(secret) = callback.signing_secret {
             let now = chrono::Utc::now().timestamp();
-            let signature = signing::signature(secret, now, callback.body);
-            if let Some(value) = signature.and_then(|s| HeaderValue::from_str(&s).ok()) {
-                headers.insert(SIGNATURE_HEADER, value);
+            if let Some(signature) = signing::signature(secret, now, callback.body) {
+                headers.push((SIGNATURE_HEADER.to_owned(), signature));
             }
         }
-        let sent = self
-            .client
-            .post(url)
-            .headers(headers)
-            .body(callback.body.to_vec())
-            .send()
-            .await;
-        let mut response = match sent {
-            Ok(response) => response,
-            Err(err) => {
-                return Outcome {
-                    status: None,
-                    body: Vec::new(),
-                    error: Some(describe(&err, self.timeout)),
-                    duration: started.elapsed(),
-                };
-            }
-        };
-        let status = response.status().as_u16();
-        let mut body = Vec::new();
-        let mut error = None;
-        loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    let room = MAX_RESPONSE_BYTES - body.len();
-                    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                    if body.len() >= MAX_RESPONSE_BYTES {
-                        // The rest is not read: dropping the response closes the connection.
-                        break;
-                    }
-                }
-                Ok(None) => break,
-                Err(err) => {
-                    error = Some(describe(&err, self.timeout));
-                    break;
-                }
-            }
-        }
-        Outcome {
-            status: Some(status),
-            body,
-            error,
-            duration: started.elapsed(),
+        headers.extend(custom);
+        let sent = tokio::time::timeout(
+            self.timeout,
+            self.http
+                .post(&url, &headers, callback.body, MAX_RESPONSE_BYTES),
+        )
+        .await;
+        match sent {
+            Err(_) => failed(format!(
+                "timed out after {}",
+                humantime::format_duration(self.timeout)
+            )),
+            Ok(Err(failure)) => failed(failure.to_string()),
+            Ok(Ok(answer)) => Outcome {
+                status: Some(answer.status),
+                body: answer.body,
+                error: answer
+                    .body_error
+                    .map(|why| format!("reading the answer failed: {why}"))
+                    .map(|e| e.chars().take(MAX_ERROR_CHARS).collect()),
+                duration: started.elapsed(),
+            },
         }
     }
 }
@@ -174,20 +162,21 @@ fn url_with_params(callback_url: &str, params: &Value) -> Option<reqwest::Url> {
     Some(url)
 }
 
-/// The webhook's own headers; entries that are not valid HTTP are skipped (they were checked
-/// when the webhook was written, so none should be).
-fn extra_headers(headers: &Value) -> HeaderMap {
-    let mut map = HeaderMap::new();
+/// The webhook's own headers, names as written; entries that are not valid HTTP are skipped
+/// (they were checked when the webhook was written, so none should be).
+fn extra_headers(headers: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
     if let Some(headers) = headers.as_object() {
         for (name, value) in headers {
-            let name = HeaderName::from_bytes(name.as_bytes());
-            let value = HeaderValue::from_str(&scalar_text(value));
-            if let (Ok(name), Ok(value)) = (name, value) {
-                map.append(name, value);
+            let value = scalar_text(value);
+            let valid = HeaderName::from_bytes(name.as_bytes()).is_ok()
+                && HeaderValue::from_str(&value).is_ok();
+            if valid {
+                out.push((name.clone(), value));
             }
         }
     }
-    map
+    out
 }
 
 fn scalar_text(value: &Value) -> String {
@@ -195,32 +184,6 @@ fn scalar_text(value: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
-}
-
-/// A short description of a failed request, without its URL (which may carry secrets in
-/// `request_params`).
-fn describe(err: &reqwest::Error, timeout: Duration) -> String {
-    if err.is_timeout() {
-        return format!("timed out after {}", humantime::format_duration(timeout));
-    }
-    let mut text = if err.is_connect() {
-        "connection failed".to_owned()
-    } else if err.is_body() || err.is_decode() {
-        "reading the answer failed".to_owned()
-    } else {
-        "request failed".to_owned()
-    };
-    // The causes below reqwest's own error: hyper's and the operating system's words.
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text.chars().take(MAX_ERROR_CHARS).collect()
 }
 
 #[cfg(test)]
@@ -273,9 +236,8 @@ mod tests {
     }
 
     #[test]
-    fn invalid_header_entries_are_skipped() {
-        let map = extra_headers(&json!({"X-Token": "abc", "bad name": "x", "X-Bad": "a\nb"}));
-        assert_eq!(map.len(), 1);
-        assert_eq!(map["x-token"], "abc");
+    fn invalid_header_entries_are_skipped_and_names_keep_their_case() {
+        let headers = extra_headers(&json!({"X-Token": "abc", "bad name": "x", "X-Bad": "a\nb"}));
+        assert_eq!(headers, vec![("X-Token".to_owned(), "abc".to_owned())]);
     }
 }

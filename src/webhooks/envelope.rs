@@ -15,8 +15,8 @@ pub struct Envelope<'a> {
     pub payload: Option<&'a Value>,
     pub property_id: Option<Uuid>,
     pub user_id: Uuid,
-    /// When the event happened.
-    #[serde(serialize_with = "time::serialize")]
+    /// When the event happened, in UTC with a `Z` (`2021-12-24T00:00:00.000000Z`).
+    #[serde(serialize_with = "time::serialize_z")]
     pub timestamp: DateTime<Utc>,
 }
 
@@ -50,7 +50,7 @@ mod tests {
         assert_eq!(
             parsed,
             json!({"event": "message", "payload": {"message": "hi"}, "property_id": property,
-                   "user_id": user, "timestamp": "2021-07-27T09:43:05.000000"})
+                   "user_id": user, "timestamp": "2021-07-27T09:43:05.000000Z"})
         );
         let without = Envelope {
             payload: None,

@@ -86,7 +86,8 @@ pub fn read(body: Map<String, Value>, mode: Mode) -> Result<(WebhookPatch, Field
 
     match f.string("event_mask", MAX_MASK_CHARS) {
         Some(raw) => match mask::parse(&raw) {
-            Ok(names) => patch.event_mask = Some((raw.trim().to_owned(), names)),
+            // Kept exactly as written: it round-trips to the client unchanged.
+            Ok(names) => patch.event_mask = Some((raw, names)),
             Err(MaskError::Blank) => f.error("event_mask", BLANK),
             Err(MaskError::Unknown) => f.error("event_mask", INVALID),
         },
@@ -121,6 +122,25 @@ pub fn read(body: Map<String, Value>, mode: Mode) -> Result<(WebhookPatch, Field
         }
     }
     Ok((patch, f))
+}
+
+/// The overrides a test call of a stored webhook may carry: `callback_url`, `headers` and
+/// `request_params` of `{"webhook": {...}}`; other fields (and a missing envelope) are ignored.
+pub fn read_test_overrides(mut body: Map<String, Value>) -> Result<WebhookPatch, ApiError> {
+    let wanted = ["callback_url", "headers", "request_params"];
+    let webhook = match body.remove("webhook") {
+        None | Some(Value::Null) => return Ok(WebhookPatch::default()),
+        Some(Value::Object(map)) => map
+            .into_iter()
+            .filter(|(k, _)| wanted.contains(&k.as_str()))
+            .collect::<Map<String, Value>>(),
+        Some(_) => return Err(ApiError::invalid("webhook", INVALID)),
+    };
+    let mut envelope = Map::new();
+    envelope.insert("webhook".to_owned(), Value::Object(webhook));
+    let (patch, f) = read(envelope, Mode::Update)?;
+    f.finish()?;
+    Ok(patch)
 }
 
 /// `headers` or `request_params`: an object of at most [`MAX_ENTRIES`] scalar members, each
@@ -402,7 +422,7 @@ mod tests {
         )
         .unwrap();
         let (raw, names) = patch.event_mask.unwrap();
-        assert_eq!(raw, "message, inquiry");
+        assert_eq!(raw, " message, inquiry ");
         assert_eq!(names, vec!["message", "inquiry"]);
     }
 

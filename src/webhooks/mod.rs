@@ -9,6 +9,7 @@ pub mod attempt;
 pub mod client;
 pub mod envelope;
 pub mod form;
+pub mod http1;
 pub mod mask;
 pub mod signing;
 pub mod views;

@@ -7,11 +7,13 @@ use uuid::Uuid;
 
 use crate::db::webhook_deliveries::Attempt;
 use crate::db::webhooks::Webhook;
-use crate::http::envelope::Resource;
+use crate::http::envelope::{Relationship, Resource};
 use crate::http::time;
 
 #[derive(Debug, Serialize)]
 pub struct WebhookAttributes {
+    /// The webhook's id again, as Channex writes it.
+    pub id: Uuid,
     pub callback_url: String,
     pub event_mask: String,
     pub property_id: Option<Uuid>,
@@ -29,11 +31,17 @@ pub struct WebhookAttributes {
     pub updated_at: DateTime<Utc>,
 }
 
-pub fn webhook(w: &Webhook) -> Resource<WebhookAttributes> {
+#[derive(Debug, Serialize)]
+pub struct WebhookRelationships {
+    pub property: Relationship,
+}
+
+pub fn webhook(w: &Webhook) -> Resource<WebhookAttributes, WebhookRelationships> {
     Resource {
         id: w.id,
         kind: "webhook",
         attributes: WebhookAttributes {
+            id: w.id,
             callback_url: w.callback_url.clone(),
             event_mask: w.event_mask.clone(),
             property_id: w.property_id,
@@ -47,7 +55,9 @@ pub fn webhook(w: &Webhook) -> Resource<WebhookAttributes> {
             inserted_at: w.inserted_at,
             updated_at: w.updated_at,
         },
-        relationships: None,
+        relationships: w.property_id.map(|id| WebhookRelationships {
+            property: Relationship::new("property", id),
+        }),
     }
 }
 
@@ -56,8 +66,11 @@ pub struct AttemptAttributes {
     /// The `X-Ota-Inbox-Delivery` header of the attempt: the same on every attempt of a
     /// delivery.
     pub delivery_id: Uuid,
-    pub event_id: Uuid,
+    /// `null` for a test call.
+    pub event_id: Option<Uuid>,
     pub event: String,
+    /// Whether this was a test call (`POST /api/v1/webhooks/{id}/test`) rather than a delivery.
+    pub is_test: bool,
     /// 1 for the first attempt of a delivery.
     pub attempt: i32,
     #[serde(serialize_with = "time::serialize")]
@@ -81,6 +94,7 @@ pub fn attempt(a: &Attempt) -> Resource<AttemptAttributes> {
             delivery_id: a.delivery_id,
             event_id: a.event_id,
             event: a.event.clone(),
+            is_test: a.is_test,
             attempt: a.attempt,
             attempted_at: a.attempted_at,
             duration_ms: a.duration_ms,

@@ -565,15 +565,23 @@ async fn creating_a_booking_answers_201_with_the_booking() {
         .expect_status(StatusCode::CREATED);
     let data = response.data();
     assert_timestamp(&data["attributes"]["inserted_at"]);
+    assert_timestamp(&data["attributes"]["updated_at"]);
+    // The property's currency; occupancy one adult; what was not given is null.
     assert_eq!(
         data,
         json!({
             "id": response.id(), "type": "booking",
             "attributes": {
-                "property_id": property, "ota_name": "BookingCom", "ota_reservation_code": "4123",
+                "id": response.id(), "property_id": property, "unique_id": "BDC-4123",
+                "ota_name": "BookingCom", "ota_reservation_code": "4123", "status": "new",
                 "arrival_date": "2030-07-01", "departure_date": "2030-07-02",
-                "customer": {"name": "Roxy", "surname": "Maldonado"},
-                "status": "new", "inserted_at": data["attributes"]["inserted_at"]
+                "currency": "EUR", "amount": null,
+                "occupancy": {"adults": 1, "children": 0, "infants": 0},
+                "customer": {"name": "Roxy", "surname": "Maldonado", "mail": null, "phone": null,
+                             "country": null, "language": null},
+                "notes": null,
+                "inserted_at": data["attributes"]["inserted_at"],
+                "updated_at": data["attributes"]["updated_at"]
             }
         })
     );
@@ -614,14 +622,17 @@ async fn a_booking_without_a_reservation_code_gets_a_generated_one() {
             .as_str()
             .unwrap()
             .to_owned();
+        // Airbnb's shape: `HM` and eight capitals or digits.
         assert!(
-            generated.len() == 10 && generated.bytes().all(|b| b.is_ascii_digit()),
+            generated.len() == 10
+                && generated.starts_with("HM")
+                && generated
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()),
             "{code:?}: {generated}"
         );
-        assert_eq!(
-            attributes["customer"],
-            json!({"name": "Roxy", "surname": null})
-        );
+        assert_eq!(attributes["unique_id"], format!("ABB-{generated}"));
+        assert_eq!(attributes["customer"]["surname"], Value::Null);
         codes.insert(generated);
     }
     assert_eq!(codes.len(), 3, "{codes:?}");
@@ -806,7 +817,9 @@ async fn a_guest_message_creates_the_booking_thread_once() {
             "attributes": {
                 "message": "Hello, is parking free?", "attachments": [], "sender": "guest",
                 "inserted_at": data["attributes"]["inserted_at"],
-                "updated_at": data["attributes"]["inserted_at"]
+                "updated_at": data["attributes"]["inserted_at"],
+                "have_attachment": false,
+                "meta": {"name": "Roxy Maldonado", "role": "GUEST"}
             },
             "relationships": {
                 "message_thread": {"data": {"id": thread, "type": "message_thread"}}
@@ -1295,6 +1308,7 @@ async fn each_new_guest_message_records_a_message_event() {
         "attachments",
         "have_attachment",
         "ota_message_id",
+        "inserted_at",
     ]
     .into();
     for (event, (message, text, attachments, ota_id)) in events.iter().zip([
@@ -1316,7 +1330,11 @@ async fn each_new_guest_message_records_a_message_event() {
         );
         assert_eq!(payload["id"], message.id().to_string());
         assert_eq!(payload["message"], text);
-        assert_eq!(payload["meta"], Value::Null);
+        assert_eq!(payload["meta"], message.data()["attributes"]["meta"]);
+        assert_eq!(
+            payload["inserted_at"],
+            message.data()["attributes"]["inserted_at"]
+        );
         assert_eq!(payload["sender"], "guest");
         assert_eq!(payload["property_id"], property.to_string());
         assert_eq!(payload["booking_id"], booking.to_string());
@@ -1453,7 +1471,9 @@ async fn an_inquiry_creates_an_airbnb_thread_with_its_system_message() {
                 "title": "Ann Lee", "is_closed": false, "provider": "AirBNB", "message_count": 1,
                 "last_message": {"attachments": [], "inserted_at": at, "message": "inquiry", "sender": "system"},
                 "last_message_received_at": at,
-                "inserted_at": attributes["inserted_at"], "updated_at": at
+                "inserted_at": attributes["inserted_at"], "updated_at": at,
+                "ota_message_thread_id": attributes["ota_message_thread_id"],
+                "meta": {"listing_id": "L-77", "live_feed_event_id": attributes["meta"]["live_feed_event_id"]}
             },
             "relationships": {
                 "channel": {"data": {"id": channel, "type": "channel"}},
@@ -1461,6 +1481,9 @@ async fn an_inquiry_creates_an_airbnb_thread_with_its_system_message() {
             }
         })
     );
+    // An Airbnb thread id: ten digits.
+    let ota_thread_id = attributes["ota_message_thread_id"].as_str().unwrap();
+    assert!(ota_thread_id.len() == 10 && ota_thread_id.bytes().all(|b| b.is_ascii_digit()));
 
     #[derive(sqlx::FromRow)]
     struct MessageRow {
@@ -1491,6 +1514,8 @@ async fn an_inquiry_creates_an_airbnb_thread_with_its_system_message() {
             .is_some_and(|s| s.parse::<Uuid>().is_ok()),
         "{meta}"
     );
+    // The thread's meta names the same live-feed event as its inquiry message.
+    assert_eq!(attributes["meta"]["live_feed_event_id"], live_feed_event_id);
     let details = &meta["booking_details"];
     assert!(details["non_response_at"].is_string(), "{details}");
     assert_eq!(
@@ -1506,6 +1531,9 @@ async fn an_inquiry_creates_an_airbnb_thread_with_its_system_message() {
         })
     );
 
+    // The webhook's booking details also carry the payout as `payout_amount`.
+    let mut with_payout = details.clone();
+    with_payout["payout_amount"] = json!("350.50");
     let events = events(&app).await;
     assert_eq!(events.len(), 1, "no guest text, no message event");
     let event = &events[0];
@@ -1515,9 +1543,10 @@ async fn an_inquiry_creates_an_airbnb_thread_with_its_system_message() {
     assert_eq!(
         event.payload,
         json!({
+            "status": "active",
             "message_thread_id": thread, "message_id": system.id, "property_id": property,
             "live_feed_event_id": live_feed_event_id, "title": "Ann Lee",
-            "booking_details": details
+            "booking_details": with_payout
         })
     );
     assert_eq!(app.count("select count(*) from bookings").await, 0);

@@ -455,9 +455,16 @@ async fn inquiries_can_be_read_and_answered_through_the_thread_endpoints() {
         listed["data"][0]["attributes"]["meta"]["booking_details"]["nights"],
         3
     );
-    assert!(
-        listed["data"][1]["attributes"].get("meta").is_none(),
-        "meta only on messages that have one"
+    // Guest and property messages carry their author: the guest under the thread's title, the
+    // sending user (the test accounts are named "Test User") as the host.
+    let title = listed["data"][0]["attributes"]["meta"]["booking_details"]["guest_name"].clone();
+    assert_eq!(
+        listed["data"][1]["attributes"]["meta"],
+        json!({"name": title, "role": "GUEST"})
+    );
+    assert_eq!(
+        listed["data"][2]["attributes"]["meta"],
+        json!({"name": "Test User", "role": "HOST"})
     );
     let shown = desk
         .app

@@ -715,12 +715,16 @@ async fn a_booking_shows_its_attributes_and_its_thread_once_a_guest_wrote() {
         json!({"data": {
             "id": booking, "type": "booking",
             "attributes": {
-                "property_id": property, "ota_name": "BookingCom",
-                "ota_reservation_code": "4123456789",
+                "id": booking, "property_id": property, "unique_id": "BDC-4123456789",
+                "ota_name": "BookingCom", "ota_reservation_code": "4123456789", "status": "new",
                 "arrival_date": "2030-07-01", "departure_date": "2030-07-04",
-                "customer": {"name": "Roxy", "surname": "Maldonado"},
-                "status": "new",
-                "inserted_at": data["attributes"]["inserted_at"]
+                "currency": "EUR", "amount": null,
+                "occupancy": {"adults": 1, "children": 0, "infants": 0},
+                "customer": {"name": "Roxy", "surname": "Maldonado", "mail": null,
+                             "phone": null, "country": null, "language": null},
+                "notes": null,
+                "inserted_at": data["attributes"]["inserted_at"],
+                "updated_at": data["attributes"]["updated_at"]
             }
         }})
     );

@@ -46,7 +46,7 @@ async fn lists_page_newest_first_with_meta() {
     let first = list(&app, &account, "").await;
     assert_eq!(
         first["meta"],
-        json!({"limit": 10, "page": 1, "total": 13, "order_by": "inserted_at", "order_direction": "desc"})
+        json!({"limit": 10, "page": 1, "total": 13, "order_by": "last_message_received_at", "order_direction": "desc"})
     );
     assert_eq!(ids(&first), created[..10]);
     let second = list(
@@ -464,24 +464,31 @@ async fn deep_pages_list_the_same_threads_as_shallow_ones() {
     .execute(&app.db)
     .await
     .unwrap();
-    let expected: Vec<String> = sqlx::query_scalar(
-        "select id::text from message_threads order by inserted_at desc, id desc offset 990 limit 30",
-    )
-    .fetch_all(&app.db)
-    .await
-    .unwrap();
-    // Pages 100 (offset 990: read directly), 101 and 102 (offset 1,000 and 1,010: ids first).
-    let mut got = Vec::new();
-    for page in 100..=102 {
-        let listed = list(
-            &app,
-            &account,
-            &format!("pagination[page]={page}&pagination[limit]=10"),
-        )
-        .await;
-        assert_eq!(listed["meta"]["total"], 1201);
-        got.extend(ids(&listed));
+    // By creation, and by the default order (these threads have no message: they come last,
+    // newest id first).
+    for (order, sql) in [
+        ("&order[inserted_at]=desc", "inserted_at desc, id desc"),
+        ("", "last_message_received_at desc nulls last, id desc"),
+    ] {
+        let expected: Vec<String> = sqlx::query_scalar(&format!(
+            "select id::text from message_threads order by {sql} offset 990 limit 30"
+        ))
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+        // Pages 100 (offset 990: read directly), 101 and 102 (offset 1,000 and 1,010: ids first).
+        let mut got = Vec::new();
+        for page in 100..=102 {
+            let listed = list(
+                &app,
+                &account,
+                &format!("pagination[page]={page}&pagination[limit]=10{order}"),
+            )
+            .await;
+            assert_eq!(listed["meta"]["total"], 1201);
+            got.extend(ids(&listed));
+        }
+        assert_eq!(got, expected, "{order}");
     }
-    assert_eq!(got, expected);
     assert_eq!(ota_inbox::db::threads::DEFERRED_FROM, 1000);
 }

@@ -42,6 +42,7 @@ async fn a_webhook_is_created_shown_listed_updated_and_deleted() {
             "event_mask",
             "has_signing_secret",
             "headers",
+            "id",
             "inserted_at",
             "is_active",
             "is_global",
@@ -68,6 +69,12 @@ async fn a_webhook_is_created_shown_listed_updated_and_deleted() {
     assert_eq!(attributes["is_global"], false);
     assert_eq!(attributes["protected"], false);
     assert_eq!(attributes["has_signing_secret"], true);
+    // As Channex writes it: the id again, and the property as a relationship.
+    assert_eq!(attributes["id"], json!(id));
+    assert_eq!(
+        data["relationships"],
+        json!({"property": {"data": {"type": "property", "id": s.property}}})
+    );
     let inserted_at = attributes["inserted_at"].as_str().unwrap();
     assert_eq!(
         inserted_at.len(),
@@ -113,8 +120,25 @@ async fn a_webhook_is_created_shown_listed_updated_and_deleted() {
         .await
         .expect_status(StatusCode::OK)
         .json();
-    assert_eq!(list["meta"], json!({"limit": 1, "page": 1, "total": 2}));
-    assert_eq!(list["data"][0]["id"], json!(id), "oldest first");
+    assert_eq!(
+        list["meta"],
+        json!({"limit": 1, "page": 1, "total": 2, "order_by": "inserted_at", "order_direction": "desc"})
+    );
+    assert_ne!(list["data"][0]["id"], json!(id), "newest first");
+    // A global webhook has no property relationship.
+    assert!(list["data"][0].get("relationships").is_none());
+    let oldest = app
+        .get("/api/v1/webhooks?pagination[limit]=1&order[inserted_at]=asc")
+        .key(key)
+        .send()
+        .await
+        .expect_status(StatusCode::OK)
+        .json();
+    assert_eq!(
+        oldest["data"][0]["id"],
+        json!(id),
+        "oldest first when asked"
+    );
 
     let deleted = app
         .delete(&format!("/api/v1/webhooks/{id}"))
@@ -208,7 +232,7 @@ async fn malformed_webhook_bodies_get_the_contracts_errors() {
             json!({"callback_url": ["is too long"]}),
         ),
         (
-            with("event_mask", json!("booking")),
+            with("event_mask", json!("bookings")),
             json!({"event_mask": ["is invalid"]}),
         ),
         (

@@ -50,10 +50,11 @@ async fn a_guest_message_arrives_with_envelope_headers_query_and_signature() {
     assert_eq!(body["event"], "message");
     assert_eq!(body["property_id"], json!(s.property));
     assert_eq!(body["user_id"], json!(s.account.user_id));
+    // UTC said with a `Z`, six fraction digits (§10).
     let timestamp = body["timestamp"].as_str().unwrap();
     assert!(
-        chrono::NaiveDateTime::parse_from_str(timestamp, "%Y-%m-%dT%H:%M:%S%.6f").is_ok()
-            && timestamp.len() == 26,
+        chrono::NaiveDateTime::parse_from_str(timestamp, "%Y-%m-%dT%H:%M:%S%.6fZ").is_ok()
+            && timestamp.len() == 27,
         "{timestamp}"
     );
     let payload = &body["payload"];
@@ -71,6 +72,7 @@ async fn a_guest_message_arrives_with_envelope_headers_query_and_signature() {
             "booking_id",
             "have_attachment",
             "id",
+            "inserted_at",
             "live_feed_event_id",
             "message",
             "message_thread_id",

@@ -1,12 +1,17 @@
 //! Webhooks (§10): the collection through the router, deliveries to a real receiver.
 
+mod client;
 mod collection;
 mod delivery;
 mod gates;
+mod masks;
 mod metrics;
+mod raw;
 mod receiver;
 mod retries;
+mod stored_test;
 mod test_call;
+mod wire;
 mod workers;
 
 use std::future::Future;
