@@ -39,8 +39,11 @@ pub async fn run(args: &HealthcheckArgs) -> anyhow::Result<()> {
         .url
         .clone()
         .unwrap_or_else(|| ready_url(&args.bind_addr));
+    // The server's own health: asked directly, never through the proxies (HTTP_PROXY, ...)
+    // that its webhooks may go through.
     let client = reqwest::Client::builder()
         .timeout(TIMEOUT)
+        .no_proxy()
         .build()
         .context("building the HTTP client")?;
     let response = client

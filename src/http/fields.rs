@@ -175,7 +175,8 @@ impl Fields {
             Some(_) => String::new(),
         };
         match text.parse::<f64>() {
-            Ok(v) if v.is_finite() && (0.0..1e12).contains(&v) => Some(format!("{v:.2}")),
+            // `abs`: `-0` is in the range and would be written "-0.00".
+            Ok(v) if v.is_finite() && (0.0..1e12).contains(&v) => Some(format!("{:.2}", v.abs())),
             _ => {
                 self.error(field, INVALID);
                 None
@@ -323,7 +324,7 @@ mod tests {
             "date": "2024-02-29", "bad_date": "2023-02-29", "short_date": "2024-2-9",
             "n": 3, "big": 1000, "float": 1.5,
             "ids": ["5848b518-07a4-4c8c-a998-2784d638ba30"], "bad_ids": ["x"],
-            "amount": "50", "bad_amount": "fifty", "neg_amount": -1
+            "amount": "50", "bad_amount": "fifty", "neg_amount": -1, "neg_zero": "-0"
         }));
         assert!(f.required_uuid("id").is_some());
         assert!(f.required_uuid("bad_id").is_none());
@@ -339,6 +340,7 @@ mod tests {
         assert_eq!(f.amount("amount").as_deref(), Some("50.00"));
         assert_eq!(f.amount("bad_amount"), None);
         assert_eq!(f.amount("neg_amount"), None);
+        assert_eq!(f.amount("neg_zero").as_deref(), Some("0.00"));
         let d = details(f);
         for field in [
             "bad_id",

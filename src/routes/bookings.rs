@@ -99,9 +99,17 @@ fn read_filter(query: &ListQuery, user_id: uuid::Uuid) -> Result<BookingFilter, 
             })
             .collect()
     });
+    let reservation_codes = query.filters.get("ota_reservation_code").cloned();
+    // PostgreSQL text holds no NUL: such a code cannot even be compared.
+    if reservation_codes
+        .as_ref()
+        .is_some_and(|codes| codes.iter().any(|code| code.contains('\0')))
+    {
+        return Err(ApiError::bad_param("filter[ota_reservation_code]"));
+    }
     let mut filter = BookingFilter {
         user_id,
-        reservation_codes: query.filters.get("ota_reservation_code").cloned(),
+        reservation_codes,
         ota_keys,
         statuses,
         ..BookingFilter::default()

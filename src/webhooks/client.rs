@@ -5,6 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use percent_encoding::percent_decode_str;
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::Value;
 use uuid::Uuid;
@@ -117,6 +120,13 @@ impl Outbound {
         if !has("accept") {
             headers.push(("Accept".to_owned(), "*/*".to_owned()));
         }
+        // `https://user:password@pms.example/hook`: Basic authorization, as HTTP clients do,
+        // unless the webhook sets its own `Authorization`.
+        if !has("authorization")
+            && let Some(credentials) = url_credentials(&url)
+        {
+            headers.push(("Authorization".to_owned(), credentials));
+        }
         headers.push((DELIVERY_HEADER.to_owned(), callback.delivery_id.to_string()));
         if let Some(secret) = callback.signing_secret {
             let now = chrono::Utc::now().timestamp();
@@ -160,6 +170,20 @@ fn url_with_params(callback_url: &str, params: &Value) -> Option<reqwest::Url> {
         }
     }
     Some(url)
+}
+
+/// `Basic <base64 user:password>` of a URL that carries credentials (percent-decoded).
+fn url_credentials(url: &reqwest::Url) -> Option<String> {
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let decode = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
+    let pair = format!(
+        "{}:{}",
+        decode(url.username()),
+        decode(url.password().unwrap_or_default())
+    );
+    Some(format!("Basic {}", STANDARD.encode(pair)))
 }
 
 /// The webhook's own headers, names as written; entries that are not valid HTTP are skipped

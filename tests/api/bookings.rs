@@ -266,6 +266,11 @@ async fn malformed_list_parameters_are_a_422_naming_them() {
             "filter[inserted_at][lt]",
         ),
         ("filter[customer][gt]=a", "filter[customer][gt]"),
+        // A code PostgreSQL cannot even compare (text holds no NUL).
+        (
+            "filter[ota_reservation_code]=4125%00638921",
+            "filter[ota_reservation_code]",
+        ),
         ("order[amount]=asc", "order[amount]"),
         ("pagination[limit]=0", "pagination[limit]"),
     ] {
@@ -362,4 +367,22 @@ async fn the_admin_api_takes_every_booking_field_and_the_api_shows_them() {
         .expect_status(StatusCode::OK)
         .json();
     assert_eq!(shown["data"]["attributes"]["amount"], "1000000000000.00");
+}
+
+#[tokio::test]
+async fn a_negative_zero_amount_is_stored_as_zero() {
+    let app = TestApp::new().await;
+    let account = app.user().await;
+    let property = app.property(&account, true).await;
+    for amount in [json!("-0"), json!(-0.0), json!("-0.00")] {
+        let id = book(&app, property, json!({ "amount": amount })).await;
+        let shown = app
+            .get(&format!("/api/v1/bookings/{id}"))
+            .key(&account.key)
+            .send()
+            .await
+            .expect_status(StatusCode::OK)
+            .json();
+        assert_eq!(shown["data"]["attributes"]["amount"], "0.00", "{amount}");
+    }
 }

@@ -90,6 +90,36 @@ async fn a_webhooks_own_user_agent_replaces_ours() {
 }
 
 #[tokio::test]
+async fn credentials_in_the_callback_url_are_sent_as_basic_authorization() {
+    let receiver = RawReceiver::start(vec![]).await;
+    let client = outbound(2000);
+    let url = format!("http://pms%40user:pa%20ss@{}/hook?x=1", receiver.addr);
+    let outcome = post(&client, &url, json!({})).await;
+    assert_eq!(outcome.status, Some(200));
+    // The webhook's own Authorization header wins over the URL's credentials.
+    post(&client, &url, json!({"authorization": "Bearer t"})).await;
+    let requests = receiver.wait_for(2).await;
+    // Neither the request line nor the Host header carries them.
+    assert_eq!(requests[0].request_line(), "POST /hook?x=1 HTTP/1.1");
+    let lines = requests[0].header_lines();
+    assert!(
+        lines.contains(&format!("Host: {}", receiver.addr).as_str()),
+        "{lines:#?}"
+    );
+    // base64 of "pms@user:pa ss": the user name and password percent-decoded.
+    assert!(
+        lines.contains(&"Authorization: Basic cG1zQHVzZXI6cGEgc3M="),
+        "{lines:#?}"
+    );
+    let own = requests[1].header_lines();
+    assert!(own.contains(&"authorization: Bearer t"), "{own:#?}");
+    assert!(
+        !own.iter().any(|l| l.starts_with("Authorization: Basic")),
+        "{own:#?}"
+    );
+}
+
+#[tokio::test]
 async fn connections_are_kept_and_one_closed_meanwhile_is_replaced() {
     let receiver = RawReceiver::start(vec![
         RawReply::KeepOpen(answer(200, "one")),

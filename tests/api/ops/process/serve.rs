@@ -210,6 +210,23 @@ async fn healthcheck_exits_0_only_when_ready_answers_200() {
     run(&folder.0, &["healthcheck"], &[("BIND_ADDR", &bind)])
         .await
         .ok();
+    // The server's own health is asked directly, whatever proxy webhooks go through: a proxy
+    // that never answers must not be in the way.
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    run(
+        &folder.0,
+        &["healthcheck"],
+        &[
+            ("BIND_ADDR", &bind),
+            ("HTTP_PROXY", &proxy_url),
+            ("http_proxy", &proxy_url),
+            ("ALL_PROXY", &proxy_url),
+        ],
+    )
+    .await
+    .ok();
+    drop(proxy);
     let unauthorized = format!("http://{addr}/api/v1/properties");
     run(&folder.0, &["healthcheck", "--url", &unauthorized], &[])
         .await
