@@ -20,7 +20,6 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderName, HeaderValue, Request};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
-use std::time::Duration;
 
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -49,8 +48,6 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// This process's live-event hub (started by the server, see [`events::Hub::start`]).
     pub events: events::Hub,
-    /// How long an unused chat session lives.
-    pub chat_session_idle: Duration,
     /// Who may frame the chat page (`IFRAME_ALLOWED_ORIGINS`).
     pub frame_ancestors: ui::csp::FrameAncestors,
 }
@@ -68,7 +65,6 @@ impl AppState {
             )),
             shutdown: CancellationToken::new(),
             events: events::Hub::new(events::HubConfig::default()),
-            chat_session_idle: events::HubConfig::default().chat_session_idle,
             frame_ancestors: ui::csp::FrameAncestors::default(),
         }
     }
@@ -79,9 +75,9 @@ impl AppState {
         self
     }
 
-    /// Replaces the (not yet started) event hub, with its settings.
+    /// Replaces the (not yet started) event hub, with its settings (the chat sessions' idle
+    /// limit among them).
     pub fn with_events(mut self, config: events::HubConfig) -> Self {
-        self.chat_session_idle = config.chat_session_idle;
         self.events = events::Hub::new(config);
         self
     }

@@ -35,7 +35,7 @@ pub struct HubConfig {
     pub sweep: Duration,
     /// How long events are kept (at least seven days).
     pub retention: Duration,
-    /// Idle limit of chat sessions, for pruning dead ones.
+    /// How long an unused chat session lives (its credential check and its pruning).
     pub chat_session_idle: Duration,
     /// Events a stream may fall behind before it catches up from the database.
     pub capacity: usize,

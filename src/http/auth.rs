@@ -136,7 +136,8 @@ impl Credential {
             }
             // Never cached: each use counts (sliding expiry) and is checked against the clock.
             Credential::ChatSession(hash) => {
-                let idle = i64::try_from(state.chat_session_idle.as_secs()).unwrap_or(i64::MAX);
+                let idle = state.events.config().chat_session_idle.as_secs();
+                let idle = i64::try_from(idle).unwrap_or(i64::MAX);
                 db::chat_sessions::find_principal(&state.db, hash, idle).await
             }
         }
