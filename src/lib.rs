@@ -6,12 +6,14 @@ pub mod db;
 pub mod demo;
 pub mod embedded_pg;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod messaging;
 pub mod metrics;
 pub mod ota;
 pub mod routes;
 pub mod server;
+pub mod ui;
 pub mod views;
 pub mod webhooks;
 
@@ -23,6 +25,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -50,6 +53,12 @@ pub struct AppState {
     /// Credential hash → principal; bypassed until it follows the database
     /// ([`http::principal_cache::PrincipalCache::listen`]).
     pub principals: Arc<http::principal_cache::PrincipalCache>,
+    /// Cancelled when the server begins to shut down: long-lived responses (event streams) end.
+    pub shutdown: CancellationToken,
+    /// This process's live-event hub (started by the server, see [`events::Hub::start`]).
+    pub events: events::Hub,
+    /// Who may frame the chat page (`IFRAME_ALLOWED_ORIGINS`).
+    pub frame_ancestors: ui::csp::FrameAncestors,
 }
 
 impl AppState {
@@ -66,6 +75,9 @@ impl AppState {
             principals: Arc::new(http::principal_cache::PrincipalCache::new(
                 http::principal_cache::DEFAULT_CAPACITY,
             )),
+            shutdown: CancellationToken::new(),
+            events: events::Hub::new(events::HubConfig::default()),
+            frame_ancestors: ui::csp::FrameAncestors::default(),
         }
     }
 
@@ -103,6 +115,26 @@ impl AppState {
         self.metrics_token_hash = token.map(http::auth::hash_secret);
         self.metrics_on_main_port = on_main_port;
         self
+    }
+
+    /// Replaces the (not yet started) event hub, with its settings (the chat sessions' idle
+    /// limit among them).
+    pub fn with_events(mut self, config: events::HubConfig) -> Self {
+        self.events = events::Hub::new(config);
+        self
+    }
+
+    /// Sets who may frame the chat page.
+    pub fn with_frame_ancestors(mut self, frame_ancestors: ui::csp::FrameAncestors) -> Self {
+        self.frame_ancestors = frame_ancestors;
+        self
+    }
+
+    /// Starts this state's event hub on its database; it stops when `shutdown` is cancelled.
+    pub async fn start_events(&self) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+        self.events
+            .start(self.db.clone(), self.shutdown.clone())
+            .await
     }
 
     /// Sets the timeout of `POST /api/v1/webhooks/test` (`WEBHOOK_TIMEOUT`).

@@ -1,6 +1,6 @@
 //! Operations on threads shared by the Messages API and the admin API. Each runs inside the
 //! caller's transaction, so a message, its attachments, the thread's counters, the OTA-outbox
-//! record and the webhook event are written together or not at all.
+//! record and the events (webhook and live) are written together or not at all.
 
 use chrono::{Duration, NaiveDate, Utc};
 use serde_json::{Value, json};
@@ -124,36 +124,38 @@ pub async fn append(
     let message = db::messages::get(&mut *conn, message_id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    match append.sender {
-        Sender::Property => {
-            let payload = json!({
-                "message_id": message_id,
-                "message": append.message,
-                "attachments": urls,
-                "provider": thread.provider,
-                "booking_id": thread.booking_id,
-            });
-            db::outbox::insert(
-                &mut *conn,
-                thread.property_id,
-                thread.id,
-                Some(message_id),
-                "message",
-                &payload,
-            )
-            .await?;
-        }
-        Sender::Guest => {
-            db::events::insert(
-                &mut *conn,
-                db::events::MESSAGE,
-                thread.property_id,
-                thread.owner_id,
-                &message_payload(thread, &message),
-            )
-            .await?;
-        }
-        Sender::System => {}
+    if append.sender == Sender::Property {
+        let payload = json!({
+            "message_id": message_id,
+            "message": append.message,
+            "attachments": urls,
+            "provider": thread.provider,
+            "booking_id": thread.booking_id,
+        });
+        db::outbox::insert(
+            &mut *conn,
+            thread.property_id,
+            thread.id,
+            Some(message_id),
+            "message",
+            &payload,
+        )
+        .await?;
+    }
+
+    // Every message is a live event with the webhook `message` payload; only the guest's are
+    // webhook events (§10).
+    db::events::insert_with(
+        &mut *conn,
+        db::events::MESSAGE,
+        thread.property_id,
+        thread.owner_id,
+        &message_payload(thread, &message),
+        append.sender == Sender::Guest,
+    )
+    .await?;
+    if thread.is_closed {
+        thread_updated(conn, thread, ThreadChange::Reopened, false, None).await?;
     }
     Ok((message, true))
 }
@@ -206,6 +208,56 @@ pub fn message_payload(thread: &Thread, message: &Message) -> Value {
         "ota_message_id": message.ota_message_id,
         "inserted_at": time::format(&message.inserted_at),
     })
+}
+
+/// What happened to a thread, as `message_thread_updated` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadChange {
+    Closed,
+    Reopened,
+    NoReplyNeeded,
+}
+
+impl ThreadChange {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThreadChange::Closed => "closed",
+            ThreadChange::Reopened => "reopened",
+            ThreadChange::NoReplyNeeded => "no_reply_needed",
+        }
+    }
+}
+
+/// Records a `message_thread_updated` live event (not a webhook event) in the caller's
+/// transaction: the thread, its state after the change, what changed, and the message a
+/// no-reply marker went to.
+pub async fn thread_updated(
+    conn: &mut PgConnection,
+    thread: &Thread,
+    change: ThreadChange,
+    is_closed: bool,
+    message_id: Option<Uuid>,
+) -> sqlx::Result<()> {
+    let mut payload = json!({
+        "message_thread_id": thread.id,
+        "property_id": thread.property_id,
+        "booking_id": thread.booking_id,
+        "is_closed": is_closed,
+        "change": change.as_str(),
+    });
+    if let Some(id) = message_id {
+        payload["message_id"] = json!(id);
+    }
+    db::events::insert_with(
+        conn,
+        db::events::THREAD_UPDATED,
+        thread.property_id,
+        thread.owner_id,
+        &payload,
+        false,
+    )
+    .await?;
+    Ok(())
 }
 
 /// The booking's thread, created on first use and locked. OTAs without messaging: 422.

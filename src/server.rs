@@ -10,6 +10,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat};
 use crate::embedded_pg::{self, EmbeddedPg};
+use crate::events::HubConfig;
 use crate::webhooks::{Worker, WorkerConfig};
 use crate::{AppState, app, db, demo, routes};
 
@@ -144,7 +145,13 @@ async fn serve(
     .with_webhook_timeout(config.webhook_timeout)
     .with_principal_cache(config.principal_cache_size as usize)
     .with_auth_failure_limit(config.auth_failures_per_minute)
-    .with_metrics(config.metrics_token.as_deref(), listeners.metrics.is_none());
+    .with_metrics(config.metrics_token.as_deref(), listeners.metrics.is_none())
+    .with_events(HubConfig {
+        retention: config.event_retention,
+        chat_session_idle: config.chat_session_idle_timeout,
+        ..HubConfig::default()
+    })
+    .with_frame_ancestors(config.iframe_allowed_origins.clone());
     if let Some(per_minute) = config.rate_limit_per_minute {
         state = state.with_rate_limit_burst(per_minute, config.rate_limit_burst);
     }
@@ -159,6 +166,11 @@ async fn serve(
         ),
     )
     .context("starting the webhook worker")?;
+    let hub = state
+        .start_events()
+        .await
+        .context("starting the live event hub")?;
+    let shutdown = state.shutdown.clone();
     let addr = listeners.main.local_addr()?;
     tracing::info!(%addr, "listening");
     let upkeep = crate::metrics::spawn_upkeep();
@@ -185,12 +197,19 @@ async fn serve(
         embedded_dir: embedded.map(|pg| pg.dir().to_owned()),
         metrics_url,
     });
+    let stopping = shutdown.clone();
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listeners.main, service)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Event streams end, so that draining does not wait for them.
+            stopping.cancel();
+        })
         .await
         .context("serving")?;
     tracing::info!("shutting down");
+    shutdown.cancel();
+    let _ = hub.await;
     drop(principals);
     upkeep.abort();
     if let Some(task) = metrics_server {

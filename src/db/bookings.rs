@@ -83,7 +83,7 @@ pub struct NewBooking<'a> {
     pub ota_message_thread_id: Option<&'a str>,
 }
 
-const COLUMNS: &str = r#"select b.id, b.property_id, b.channel_id, b.ota_name,
+pub(crate) const COLUMNS: &str = r#"select b.id, b.property_id, b.channel_id, b.ota_name,
     b.ota_reservation_code, b.unique_id, b.arrival_date, b.departure_date, b.customer_name,
     b.customer_surname, b.customer_mail, b.customer_phone, b.customer_country,
     b.customer_language, b.currency, b.amount, b.occupancy_adults, b.occupancy_children,
@@ -93,7 +93,7 @@ const COLUMNS: &str = r#"select b.id, b.property_id, b.channel_id, b.ota_name,
             where i.property_id = b.property_id and i.application_code = 'channex_messages')
       as messages_app"#;
 
-const FROM: &str = " from bookings b left join message_threads t on t.booking_id = b.id";
+pub(crate) const FROM: &str = " from bookings b left join message_threads t on t.booking_id = b.id";
 
 /// The channel of a property for an OTA, created on first use (also when another transaction
 /// creates it at the same moment: `do update` waits for it and returns it).

@@ -13,8 +13,9 @@ use crate::db::threads::{Thread, ThreadFilter};
 use crate::error::ApiError;
 use crate::http::auth::Principal;
 use crate::http::envelope;
-use crate::http::gate::Gated;
+use crate::http::gate::{self, Gated};
 use crate::http::list::{Direction, ListQuery, Order};
+use crate::messaging::{self, ThreadChange};
 use crate::ota::Provider;
 use crate::views;
 
@@ -34,7 +35,7 @@ pub async fn list(
     let order = query.order(&ORDERABLE, DEFAULT_ORDER)?;
     let mut filter = read_filter(&query, principal.user_id)?;
     filter.property_ids = match query.uuid_filter("property_id")? {
-        Some(ids) => Some(checked_properties(&state, &principal, ids).await?),
+        Some(ids) => Some(gate::checked_properties(&state, &principal, ids).await?),
         None => messaging_properties(&state, &principal).await?,
     };
     let (rows, total) = db::threads::list(
@@ -49,28 +50,6 @@ pub async fn list(
         rows.iter().map(views::thread).collect(),
         query.meta_ordered(total, order),
     ))
-}
-
-/// The properties named by `filter[property_id]`: each visible (else 401) with the app (else 403).
-async fn checked_properties(
-    state: &AppState,
-    principal: &Principal,
-    mut ids: Vec<uuid::Uuid>,
-) -> Result<Vec<uuid::Uuid>, ApiError> {
-    ids.sort_unstable();
-    ids.dedup();
-    let found = db::applications::properties_with_app(&state.db, &ids).await?;
-    if found.len() != ids.len()
-        || found
-            .iter()
-            .any(|(id, owner, _)| !principal.can_see(*owner, *id))
-    {
-        return Err(ApiError::Unauthorized);
-    }
-    if found.iter().any(|(_, _, app)| !app) {
-        return Err(ApiError::Forbidden);
-    }
-    Ok(ids)
 }
 
 /// The visible properties with the Messages app (`None`: every property of the user has it,
@@ -171,10 +150,37 @@ pub async fn close(
     State(state): State<AppState>,
     Gated(thread): Gated<Thread>,
 ) -> Result<Response, ApiError> {
-    db::threads::close(&state.db, thread.id).await?;
-    let thread = db::threads::get(&state.db, thread.id)
+    set_closed(&state, &thread, true).await
+}
+
+/// POST /api/v1/message_threads/{id}/reopen (ours: the chat's "reopen")
+pub async fn reopen(
+    State(state): State<AppState>,
+    Gated(thread): Gated<Thread>,
+) -> Result<Response, ApiError> {
+    set_closed(&state, &thread, false).await
+}
+
+/// Closes or reopens a thread; a change is a `message_thread_updated` event in its transaction.
+async fn set_closed(state: &AppState, thread: &Thread, closed: bool) -> Result<Response, ApiError> {
+    let mut tx = state.db.begin().await?;
+    let changed = if closed {
+        db::threads::close(&mut *tx, thread.id).await?
+    } else {
+        db::threads::reopen(&mut *tx, thread.id).await?
+    };
+    if changed {
+        let change = if closed {
+            ThreadChange::Closed
+        } else {
+            ThreadChange::Reopened
+        };
+        messaging::thread_updated(&mut tx, thread, change, closed, None).await?;
+    }
+    let thread = db::threads::get(&mut *tx, thread.id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    tx.commit().await?;
     Ok(envelope::single(StatusCode::OK, views::thread(&thread)))
 }
 
@@ -202,6 +208,14 @@ pub async fn no_reply_needed(
             Some(message_id),
             "no_reply_needed",
             &payload,
+        )
+        .await?;
+        messaging::thread_updated(
+            &mut tx,
+            &thread,
+            ThreadChange::NoReplyNeeded,
+            thread.is_closed,
+            Some(message_id),
         )
         .await?;
     }

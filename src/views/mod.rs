@@ -3,10 +3,12 @@
 
 mod accounts;
 mod bookings;
+mod console;
 mod messages;
 mod threads;
 
 pub use accounts::*;
 pub use bookings::*;
+pub use console::*;
 pub use messages::*;
 pub use threads::*;

@@ -10,6 +10,7 @@ mod errors;
 mod gates;
 mod golden;
 mod idle;
+mod live;
 mod messages;
 mod ops;
 mod principal_cache;

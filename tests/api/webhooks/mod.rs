@@ -7,7 +7,7 @@ mod gates;
 mod masks;
 mod metrics;
 mod raw;
-mod receiver;
+pub mod receiver;
 mod retries;
 mod stored_test;
 mod test_call;
