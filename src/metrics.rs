@@ -278,4 +278,28 @@ mod tests {
         let odd = Method::from_bytes(b"BREW").unwrap();
         assert_eq!(method_label(&odd), "other");
     }
+
+    /// The value of the open-streams gauge in a rendering.
+    fn open_streams(rendered: &str) -> f64 {
+        rendered
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{EVENT_STREAMS_OPEN} ")))
+            .map_or(0.0, |v| v.trim().parse().unwrap())
+    }
+
+    #[test]
+    fn a_stream_counts_as_open_while_its_guard_lives() {
+        // A recorder of this test's own: other tests' streams cannot move its gauge.
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            let first = stream_opened();
+            let second = stream_opened();
+            assert_eq!(open_streams(&handle.render()), 2.0);
+            drop(first);
+            assert_eq!(open_streams(&handle.render()), 1.0);
+            drop(second);
+            assert_eq!(open_streams(&handle.render()), 0.0);
+        });
+    }
 }

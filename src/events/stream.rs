@@ -116,6 +116,7 @@ pub fn respond(state: AppState, spec: Spec) -> Result<Response, ApiError> {
         credential: spec.credential,
         events,
         state,
+        _open: crate::metrics::stream_opened(),
     };
     let stream = futures_util::stream::unfold(reader, |mut reader| async move {
         reader
@@ -136,6 +137,8 @@ pub fn respond(state: AppState, spec: Spec) -> Result<Response, ApiError> {
 
 struct Reader {
     state: AppState,
+    /// Counts the stream as open (`ota_inbox_event_streams_open`) while it lives.
+    _open: crate::metrics::StreamGuard,
     visibility: Visibility,
     credential: Option<Credential>,
     events: broadcast::Receiver<Arc<Published>>,

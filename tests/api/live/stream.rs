@@ -552,3 +552,24 @@ async fn a_lost_listen_connection_loses_no_event() {
     );
     sqlx::Connection::close(conn).await.ok();
 }
+
+#[tokio::test]
+async fn an_open_stream_is_counted_in_the_metrics() {
+    let live = Live::new().await;
+    let s = scene(&live).await;
+    let _sse = stream(&live.router, &s.account.key, None).await;
+    // Other tests open and close streams in this process too: at least this one is counted.
+    let body = live
+        .get("/metrics")
+        .send()
+        .await
+        .expect_status(StatusCode::OK)
+        .body;
+    let body = String::from_utf8(body).unwrap();
+    let open: f64 = body
+        .lines()
+        .find_map(|line| line.strip_prefix("ota_inbox_event_streams_open "))
+        .map(|v| v.trim().parse().unwrap())
+        .unwrap_or_else(|| panic!("no gauge in {body}"));
+    assert!(open >= 1.0, "{open}");
+}

@@ -183,21 +183,6 @@ async fn a_scrape_with_the_database_away_says_so_and_still_answers() {
 }
 
 #[tokio::test]
-async fn open_event_streams_are_counted_while_their_guard_lives() {
-    let _turn = SCRAPES.lock().await;
-    let app = TestApp::new().await;
-    let gauge = "ota_inbox_event_streams_open";
-    let before = sample(&scrape(&app).await, gauge);
-    let first = ota_inbox::metrics::stream_opened();
-    let second = ota_inbox::metrics::stream_opened();
-    assert_eq!(sample(&scrape(&app).await, gauge), before + 2.0);
-    drop(first);
-    assert_eq!(sample(&scrape(&app).await, gauge), before + 1.0);
-    drop(second);
-    assert_eq!(sample(&scrape(&app).await, gauge), before);
-}
-
-#[tokio::test]
 async fn a_metrics_token_guards_the_endpoint() {
     let app = TestApp::with_state(|state| state.with_metrics(Some("scrape-me-please"), true)).await;
     app.get("/metrics")
