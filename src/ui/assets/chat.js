@@ -312,7 +312,6 @@ async function start() {
   document.addEventListener('visibilitychange', () => {
     if (document.visibilityState === 'visible' && ctx.openId) markSeen(ctx.openId);
   });
-  window.addEventListener('online', () => stream && stream.reconnectNow());
 
   conversation = new Conversation(ctx, $('conversation'));
   conversation.empty();

@@ -146,20 +146,31 @@ export function openStream(opts) {
     timer = setTimeout(connect, delay);
   }
 
+  // Offline: the open connection is as good as dead, so drop it and wait for the network.
+  const offline = () => {
+    if (controller) controller.abort();
+  };
+  const online = () => {
+    if (!closed && timer) {
+      clearTimeout(timer);
+      connect();
+    }
+  };
+  window.addEventListener('offline', offline);
+  window.addEventListener('online', online);
+
   connect();
 
   return {
     get lastEventId() {
       return lastEventId;
     },
-    /** Skips the wait of a pending retry (e.g. when the network comes back). */
-    reconnectNow() {
-      if (closed || !timer) return;
-      clearTimeout(timer);
-      connect();
-    },
+    /** Skips the wait of a pending retry. */
+    reconnectNow: online,
     close() {
       closed = true;
+      window.removeEventListener('offline', offline);
+      window.removeEventListener('online', online);
       clearTimeout(timer);
       if (controller) controller.abort();
       state('closed', {});
