@@ -242,6 +242,10 @@ function onEvent(event) {
     }
     renderAll();
   }
+  if (event.type === 'message_thread_updated' && data.change === 'no_reply_needed' && ctx.threads.has(id)) {
+    // Marked elsewhere (another user, the PMS backend): the guest's message needs no answer.
+    ctx.noReply.set(id, lastTime(ctx.threads.get(id)));
+  }
   if (['message', 'message_thread_updated', 'inquiry', 'message_thread_booking_assigned'].includes(event.type)) {
     refreshThread(id);
   }

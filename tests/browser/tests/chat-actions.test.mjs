@@ -85,7 +85,7 @@ describe('the property answers', () => {
     await context.close();
   });
 
-  test('a refused send says so (with the server's details) and keeps the text', async () => {
+  test('a refused send says so, with the server\'s details, and keeps the text', async () => {
     const tenant = await newTenant();
     const { threadId } = await newConversation(tenant);
     const { chat, context } = await openChat(browser, tenant, { thread: threadId });
