@@ -142,6 +142,7 @@ export async function openChat(browser, tenant, options = {}) {
     window.addEventListener('error', (e) => window.__problems.push(`error ${e.message}`));
     window.alert = window.confirm = window.prompt = (m) => window.__problems.push(`dialog ${m}`);
   }, { origin: SERVER_ORIGIN });
+  context.setDefaultTimeout(10000);
   const page = await context.newPage();
   const problems = [];
   page.on('pageerror', (err) => problems.push(`pageerror ${err.message}`));

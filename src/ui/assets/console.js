@@ -92,8 +92,7 @@ async function start(token, remember) {
     onUnauthorized: () => signOut('The admin token was refused.'),
   });
   try {
-    const users = await ctx.api.get(`/admin/users${query({ 'pagination[limit]': 100 })}`);
-    ctx.users = users.data;
+    ctx.users = await all('/admin/users');
   } catch (err) {
     if (err instanceof ApiError && err.status === 404) signOut('The admin API is off on this server (no ADMIN_TOKEN set).');
     else if (!(err instanceof ApiError && err.status === 401)) showLogin(`The server did not answer: ${err.message}`);
@@ -122,9 +121,19 @@ function ownerOf(property) {
   return property.relationships?.user?.data?.id ?? property.attributes?.user_id ?? null;
 }
 
+/** Every page of an admin list (up to 2,000 rows: enough for a staging console). */
+async function all(path) {
+  const rows = [];
+  for (let page = 1; page <= 20; page += 1) {
+    const res = await ctx.api.get(`${path}${query({ 'pagination[page]': page, 'pagination[limit]': 100 })}`);
+    rows.push(...res.data);
+    if (!res.data.length || rows.length >= (res.meta?.total ?? 0)) break;
+  }
+  return rows;
+}
+
 async function loadProperties(wanted) {
-  const res = await ctx.api.get(`/admin/properties${query({ 'pagination[limit]': 100 })}`);
-  ctx.properties = res.data;
+  ctx.properties = await all('/admin/properties');
   if (wanted) {
     const p = ctx.properties.find((x) => x.id === wanted);
     if (p && ownerOf(p)) {

@@ -37,10 +37,15 @@ describe('a 400 px wide frame', () => {
     assert.ok(await chat.locator('button.send').isVisible());
     assert.ok(await chat.locator('button.close').isVisible());
     assert.ok(await overflow(chat) <= 0, 'the conversation is wider than the frame');
-    const box = await chat.locator('.composer').boundingBox();
-    assert.ok(box.x >= 0 && box.x + box.width <= 400, `composer at ${JSON.stringify(box)}`);
-    const bubble = await chat.locator('.msg-guest .bubble').first().boundingBox();
-    assert.ok(bubble.x + bubble.width <= 400, `bubble at ${JSON.stringify(bubble)}`);
+    // Positions inside the frame.
+    const rect = (selector) => chat.locator(selector).first().evaluate((el) => {
+      const r = el.getBoundingClientRect();
+      return { left: r.left, right: r.right };
+    });
+    const box = await rect('.composer');
+    assert.ok(box.left >= 0 && box.right <= 400, `composer at ${JSON.stringify(box)}`);
+    const bubble = await rect('.msg-guest .bubble');
+    assert.ok(bubble.left >= 0 && bubble.right <= 400, `bubble at ${JSON.stringify(bubble)}`);
 
     // The booking panel opens above the messages and closes again.
     await chat.locator('button.booking-toggle').click();

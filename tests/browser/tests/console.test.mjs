@@ -12,6 +12,7 @@ after(async () => { await browser?.close(); });
 
 async function openConsole(tenant) {
   const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+  context.setDefaultTimeout(10000);
   const page = await context.newPage();
   const problems = [];
   page.on('pageerror', (err) => problems.push(err.message));
