@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::ui::csp::FrameAncestors;
+
 /// Default retry schedule of webhook deliveries (§10).
 pub const DEFAULT_RETRY_SCHEDULE: &str = "1m,2m,4m,8m,15m,30m,1h,2h,4h,6h,10h";
 
@@ -66,6 +68,20 @@ pub struct Config {
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 20,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub database_max_connections: u32,
+
+    /// Who may embed the chat in a frame: * (anyone), or origins such as
+    /// https://pms.example.com, separated by commas or spaces.
+    #[arg(long, env = "IFRAME_ALLOWED_ORIGINS", default_value = "*")]
+    pub iframe_allowed_origins: FrameAncestors,
+
+    /// How long an unused chat session lives (it never expires while it is used).
+    #[arg(long, env = "CHAT_SESSION_IDLE_TIMEOUT", default_value = "12h",
+          value_parser = parse_idle_timeout)]
+    pub chat_session_idle_timeout: Duration,
+
+    /// How long live events are kept for replay and the pull feed (at least 7 days).
+    #[arg(long, env = "EVENT_RETENTION", default_value = "7d", value_parser = parse_retention)]
+    pub event_retention: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -114,6 +130,24 @@ fn parse_timeout(raw: &str) -> Result<Duration, String> {
     Ok(timeout)
 }
 
+/// `CHAT_SESSION_IDLE_TIMEOUT`: a human duration between 1m and 30d.
+fn parse_idle_timeout(raw: &str) -> Result<Duration, String> {
+    let idle = humantime::parse_duration(raw.trim()).map_err(|e| format!("'{raw}': {e}"))?;
+    if idle < Duration::from_secs(60) || idle > Duration::from_secs(30 * 24 * 3600) {
+        return Err("must be between 1m and 30d".to_owned());
+    }
+    Ok(idle)
+}
+
+/// `EVENT_RETENTION`: a human duration of at least 7d (the contract's minimum).
+fn parse_retention(raw: &str) -> Result<Duration, String> {
+    let retention = humantime::parse_duration(raw.trim()).map_err(|e| format!("'{raw}': {e}"))?;
+    if retention < Duration::from_secs(7 * 24 * 3600) {
+        return Err("must be at least 7d".to_owned());
+    }
+    Ok(retention.min(Duration::from_secs(100 * 365 * 24 * 3600)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +194,43 @@ mod tests {
         assert!(err.contains("--max-attachment-bytes"), "{err}");
         let err = parse(&["--log-format", "xml"]).unwrap_err().to_string();
         assert!(err.contains("--log-format"), "{err}");
+    }
+
+    #[test]
+    fn live_settings_have_defaults_and_bounds() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.iframe_allowed_origins.to_string(), "*");
+        assert_eq!(
+            config.chat_session_idle_timeout,
+            Duration::from_secs(12 * 3600)
+        );
+        assert_eq!(config.event_retention, Duration::from_secs(7 * 24 * 3600));
+        let config = parse(&[
+            "--iframe-allowed-origins",
+            "https://pms.example.com, https://*.example.org",
+            "--chat-session-idle-timeout",
+            "30m",
+            "--event-retention",
+            "30d",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.iframe_allowed_origins.to_string(),
+            "https://pms.example.com https://*.example.org"
+        );
+        assert_eq!(config.chat_session_idle_timeout, Duration::from_secs(1800));
+        for (flag, value) in [
+            ("--iframe-allowed-origins", "pms.example.com"),
+            (
+                "--iframe-allowed-origins",
+                "https://a.example.com; script-src *",
+            ),
+            ("--chat-session-idle-timeout", "10s"),
+            ("--event-retention", "6d"),
+        ] {
+            let err = parse(&[flag, value]).unwrap_err().to_string();
+            assert!(err.contains(flag), "{err}");
+        }
     }
 
     #[test]

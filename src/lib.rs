@@ -5,11 +5,13 @@ pub mod db;
 pub mod demo;
 pub mod embedded_pg;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod messaging;
 pub mod ota;
 pub mod routes;
 pub mod server;
+pub mod ui;
 pub mod views;
 pub mod webhooks;
 
@@ -18,8 +20,10 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderName, HeaderValue, Request};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
+use std::time::Duration;
 
 use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -38,6 +42,14 @@ pub struct AppState {
     pub rate_limit: Option<Arc<http::rate_limit::RateLimiter>>,
     /// The outbound client of `POST /api/v1/webhooks/test`.
     pub webhook_test_client: webhooks::TestClient,
+    /// Cancelled when the server begins to shut down: long-lived responses (event streams) end.
+    pub shutdown: CancellationToken,
+    /// This process's live-event hub (started by the server, see [`events::Hub::start`]).
+    pub events: events::Hub,
+    /// How long an unused chat session lives.
+    pub chat_session_idle: Duration,
+    /// Who may frame the chat page (`IFRAME_ALLOWED_ORIGINS`).
+    pub frame_ancestors: ui::csp::FrameAncestors,
 }
 
 impl AppState {
@@ -48,7 +60,31 @@ impl AppState {
             max_attachment_bytes,
             rate_limit: None,
             webhook_test_client: webhooks::TestClient::new(webhooks::DEFAULT_TIMEOUT),
+            shutdown: CancellationToken::new(),
+            events: events::Hub::new(events::HubConfig::default()),
+            chat_session_idle: events::HubConfig::default().chat_session_idle,
+            frame_ancestors: ui::csp::FrameAncestors::default(),
         }
+    }
+
+    /// Replaces the (not yet started) event hub, with its settings.
+    pub fn with_events(mut self, config: events::HubConfig) -> Self {
+        self.chat_session_idle = config.chat_session_idle;
+        self.events = events::Hub::new(config);
+        self
+    }
+
+    /// Sets who may frame the chat page.
+    pub fn with_frame_ancestors(mut self, frame_ancestors: ui::csp::FrameAncestors) -> Self {
+        self.frame_ancestors = frame_ancestors;
+        self
+    }
+
+    /// Starts this state's event hub on its database; it stops when `shutdown` is cancelled.
+    pub async fn start_events(&self) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+        self.events
+            .start(self.db.clone(), self.shutdown.clone())
+            .await
     }
 
     /// Limits each API key to `per_minute` requests a minute.

@@ -1,6 +1,6 @@
 //! Operations on threads shared by the Messages API and the admin API. Each runs inside the
 //! caller's transaction, so a message, its attachments, the thread's counters, the OTA-outbox
-//! record and the webhook event are written together or not at all.
+//! record and the events (webhook and live) are written together or not at all.
 
 use chrono::{Duration, NaiveDate, Utc};
 use serde_json::{Value, json};
@@ -109,55 +109,107 @@ pub async fn append(
     let last = views::last_message(append.message, append.sender.as_str(), &urls, &at);
     db::threads::record_message(&mut *conn, thread.id, &last, at).await?;
 
-    match append.sender {
-        Sender::Property => {
-            let payload = json!({
-                "message_id": message_id,
-                "message": append.message,
-                "attachments": urls,
-                "provider": thread.provider,
-                "booking_id": thread.booking_id,
-            });
-            db::outbox::insert(
-                &mut *conn,
-                thread.property_id,
-                thread.id,
-                Some(message_id),
-                "message",
-                &payload,
-            )
-            .await?;
-        }
-        Sender::Guest => {
-            let payload = json!({
-                "id": message_id,
-                "message": append.message,
-                "meta": append.meta,
-                "sender": "guest",
-                "property_id": thread.property_id,
-                "booking_id": thread.booking_id,
-                "message_thread_id": thread.id,
-                "live_feed_event_id": Uuid::new_v4(),
-                "attachments": urls,
-                "have_attachment": !urls.is_empty(),
-                "ota_message_id": append.ota_message_id,
-            });
-            db::events::insert(
-                &mut *conn,
-                db::events::MESSAGE,
-                thread.property_id,
-                thread.owner_id,
-                &payload,
-            )
-            .await?;
-        }
-        Sender::System => {}
+    if append.sender == Sender::Property {
+        let payload = json!({
+            "message_id": message_id,
+            "message": append.message,
+            "attachments": urls,
+            "provider": thread.provider,
+            "booking_id": thread.booking_id,
+        });
+        db::outbox::insert(
+            &mut *conn,
+            thread.property_id,
+            thread.id,
+            Some(message_id),
+            "message",
+            &payload,
+        )
+        .await?;
+    }
+
+    // Every message is a live event with the webhook `message` payload; only the guest's are
+    // webhook events (§10).
+    let payload = json!({
+        "id": message_id,
+        "message": append.message,
+        "meta": append.meta,
+        "sender": append.sender.as_str(),
+        "property_id": thread.property_id,
+        "booking_id": thread.booking_id,
+        "message_thread_id": thread.id,
+        "live_feed_event_id": Uuid::new_v4(),
+        "attachments": urls,
+        "have_attachment": !urls.is_empty(),
+        "ota_message_id": append.ota_message_id,
+    });
+    db::events::insert_with(
+        &mut *conn,
+        db::events::MESSAGE,
+        thread.property_id,
+        thread.owner_id,
+        &payload,
+        append.sender == Sender::Guest,
+    )
+    .await?;
+    if thread.is_closed {
+        thread_updated(conn, thread, ThreadChange::Reopened, false, None).await?;
     }
 
     let message = db::messages::get(&mut *conn, message_id)
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok((message, true))
+}
+
+/// What happened to a thread, as `message_thread_updated` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadChange {
+    Closed,
+    Reopened,
+    NoReplyNeeded,
+}
+
+impl ThreadChange {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThreadChange::Closed => "closed",
+            ThreadChange::Reopened => "reopened",
+            ThreadChange::NoReplyNeeded => "no_reply_needed",
+        }
+    }
+}
+
+/// Records a `message_thread_updated` live event (not a webhook event) in the caller's
+/// transaction: the thread, its state after the change, what changed, and the message a
+/// no-reply marker went to.
+pub async fn thread_updated(
+    conn: &mut PgConnection,
+    thread: &Thread,
+    change: ThreadChange,
+    is_closed: bool,
+    message_id: Option<Uuid>,
+) -> sqlx::Result<()> {
+    let mut payload = json!({
+        "message_thread_id": thread.id,
+        "property_id": thread.property_id,
+        "booking_id": thread.booking_id,
+        "is_closed": is_closed,
+        "change": change.as_str(),
+    });
+    if let Some(id) = message_id {
+        payload["message_id"] = json!(id);
+    }
+    db::events::insert_with(
+        conn,
+        db::events::THREAD_UPDATED,
+        thread.property_id,
+        thread.owner_id,
+        &payload,
+        false,
+    )
+    .await?;
+    Ok(())
 }
 
 /// The booking's thread, created on first use and locked. OTAs without messaging: 422.

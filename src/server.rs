@@ -9,6 +9,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat};
 use crate::embedded_pg::{self, EmbeddedPg};
+use crate::events::HubConfig;
 use crate::webhooks::{Worker, WorkerConfig};
 use crate::{AppState, app, db, demo};
 
@@ -109,7 +110,13 @@ async fn serve(
         admin_token.as_deref(),
         config.max_attachment_bytes as usize,
     )
-    .with_webhook_timeout(config.webhook_timeout);
+    .with_webhook_timeout(config.webhook_timeout)
+    .with_events(HubConfig {
+        retention: config.event_retention,
+        chat_session_idle: config.chat_session_idle_timeout,
+        ..HubConfig::default()
+    })
+    .with_frame_ancestors(config.iframe_allowed_origins.clone());
     if let Some(per_minute) = config.rate_limit_per_minute {
         state = state.with_rate_limit(per_minute);
     }
@@ -122,6 +129,11 @@ async fn serve(
         ),
     )
     .context("starting the webhook worker")?;
+    let hub = state
+        .start_events()
+        .await
+        .context("starting the live event hub")?;
+    let shutdown = state.shutdown.clone();
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening");
     on_ready(&Banner {
@@ -130,11 +142,18 @@ async fn serve(
         generated_admin_token,
         embedded_dir: embedded.map(|pg| pg.dir().to_owned()),
     });
+    let stopping = shutdown.clone();
     axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Event streams end, so that draining does not wait for them.
+            stopping.cancel();
+        })
         .await
         .context("serving")?;
     tracing::info!("shutting down");
+    shutdown.cancel();
+    let _ = hub.await;
     worker.shutdown().await;
     pool.close().await;
     Ok(())

@@ -307,6 +307,41 @@ pub fn outbox_entry(e: &db::outbox::OutboxEntry) -> Resource<OutboxAttributes> {
     }
 }
 
+/// A property as the console lists it: with its owner and whether it has the Messages app.
+pub fn console_property(p: &db::console::ConsoleProperty) -> Value {
+    let mut resource = json!(property(&p.property));
+    resource["attributes"]["user_id"] = json!(p.property.user_id);
+    resource["attributes"]["messages_app"] = json!(p.messages_app);
+    resource
+}
+
+#[derive(Debug, Serialize)]
+pub struct EventAttributes {
+    /// The stream id: the SSE `id:`, and what `after` takes.
+    pub sequence: i64,
+    pub event: String,
+    pub property_id: Uuid,
+    pub payload: Value,
+    #[serde(serialize_with = "time::serialize")]
+    pub inserted_at: DateTime<Utc>,
+}
+
+/// An event of the pull feed (§13).
+pub fn event(e: &db::events::StreamEvent) -> Resource<EventAttributes> {
+    Resource {
+        id: e.id,
+        kind: "event",
+        attributes: EventAttributes {
+            sequence: e.seq,
+            event: e.event.clone(),
+            property_id: e.property_id,
+            payload: e.payload.clone(),
+            inserted_at: e.inserted_at,
+        },
+        relationships: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -50,7 +50,7 @@ pub struct NewBooking<'a> {
     pub customer_surname: Option<&'a str>,
 }
 
-const SELECT: &str = r#"select b.id, b.property_id, b.channel_id, b.ota_name, b.ota_reservation_code,
+pub(crate) const SELECT: &str = r#"select b.id, b.property_id, b.channel_id, b.ota_name, b.ota_reservation_code,
     b.arrival_date, b.departure_date, b.customer_name, b.customer_surname, b.status, b.inserted_at,
     p.user_id as owner_id, t.id as message_thread_id,
     exists (select 1 from application_installations i

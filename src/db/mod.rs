@@ -6,8 +6,11 @@ pub mod api_keys;
 pub mod applications;
 pub mod attachments;
 pub mod bookings;
+pub mod chat_sessions;
+pub mod console;
 pub mod events;
 pub mod messages;
+pub mod one_time_tokens;
 pub mod outbox;
 pub mod properties;
 pub mod threads;
@@ -49,7 +52,8 @@ pub async fn reset(pool: &PgPool) -> sqlx::Result<()> {
     sqlx::query(
         r#"truncate users, api_keys, api_key_properties, properties, application_installations,
            channels, bookings, message_threads, thread_counts, user_thread_counts, messages,
-           attachments, ota_outbox, events, webhooks, webhook_deliveries, webhook_attempts
+           attachments, ota_outbox, events, webhooks, webhook_deliveries, webhook_attempts,
+           one_time_tokens, chat_sessions
            restart identity cascade"#,
     )
     .execute(pool)

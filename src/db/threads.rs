@@ -25,7 +25,7 @@ pub struct Thread {
     pub messages_app: bool,
 }
 
-const SELECT: &str = r#"select t.id, t.property_id, t.channel_id, t.booking_id, t.provider, t.title,
+pub(crate) const SELECT: &str = r#"select t.id, t.property_id, t.channel_id, t.booking_id, t.provider, t.title,
     t.is_closed, t.message_count, t.last_message, t.last_message_received_at, t.inserted_at,
     t.updated_at, t.user_id as owner_id,
     exists (select 1 from application_installations i
@@ -105,16 +105,26 @@ pub async fn record_message(
     Ok(())
 }
 
-/// Marks the thread closed; closing a closed thread changes nothing.
-pub async fn close(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<()> {
-    sqlx::query(
-        r#"update message_threads set is_closed = true, updated_at = clock_timestamp()
-           where id = $1 and not is_closed"#,
+/// Marks the thread closed; closing a closed thread changes nothing. Answers whether it changed.
+pub async fn close(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<bool> {
+    set_closed(db, id, true).await
+}
+
+/// Marks the thread open again; answers whether it was closed.
+pub async fn reopen(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<bool> {
+    set_closed(db, id, false).await
+}
+
+async fn set_closed(db: impl PgExecutor<'_>, id: Uuid, closed: bool) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        r#"update message_threads set is_closed = $2, updated_at = clock_timestamp()
+           where id = $1 and is_closed <> $2"#,
     )
     .bind(id)
+    .bind(closed)
     .execute(db)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() > 0)
 }
 
 pub const BOOKING_TAKEN: &str = "message_threads_booking_id_key";

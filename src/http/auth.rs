@@ -1,4 +1,5 @@
-//! Authentication: API keys for `/api/v1` (§2) and the admin token for `/admin` (§9).
+//! Authentication: API keys and chat sessions for `/api/v1` (§2, §12) and the admin token for
+//! `/admin` (§9).
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -18,6 +19,10 @@ use crate::error::ApiError;
 
 /// Prefix of every API key, so that leaked keys are easy to recognise.
 const KEY_PREFIX: &str = "oik_";
+/// Prefix of chat session tokens (§12): presented like keys, looked up as sessions.
+pub const SESSION_PREFIX: &str = "ois_";
+/// Prefix of one-time tokens (§12).
+pub const ONE_TIME_PREFIX: &str = "ott_";
 
 /// Who is calling: the key's user and the properties the key may see.
 #[derive(Debug, Clone)]
@@ -70,11 +75,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
 
 /// A new random key (256 bits) and its hash; only the hash is stored.
 pub fn generate_key() -> (String, [u8; 32]) {
+    generate_secret(KEY_PREFIX)
+}
+
+/// A new random secret (256 bits) with a prefix, and its hash.
+pub fn generate_secret(prefix: &str) -> (String, [u8; 32]) {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    let key = format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
-    let hash = hash_secret(&key);
-    (key, hash)
+    let secret = format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes));
+    let hash = hash_secret(&secret);
+    (secret, hash)
 }
 
 /// SHA-256: right for high-entropy machine secrets (no salt or stretching needed).
@@ -97,18 +107,59 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// Middleware for `/api/v1`: resolves the key to a [`Principal`] or answers 401.
+/// The credential a request presented, kept in its extensions (as a hash) so that long-lived
+/// responses can check it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    ApiKey([u8; 32]),
+    ChatSession([u8; 32]),
+}
+
+impl Credential {
+    fn of(secret: &str) -> Self {
+        if secret.starts_with(SESSION_PREFIX) {
+            Credential::ChatSession(hash_secret(secret))
+        } else {
+            Credential::ApiKey(hash_secret(secret))
+        }
+    }
+
+    /// The principal of the credential if it is still live (a session is marked used).
+    pub async fn principal(&self, state: &AppState) -> sqlx::Result<Option<Principal>> {
+        match self {
+            Credential::ApiKey(hash) => db::api_keys::find_principal(&state.db, hash).await,
+            Credential::ChatSession(hash) => {
+                let idle = i64::try_from(state.chat_session_idle.as_secs()).unwrap_or(i64::MAX);
+                db::chat_sessions::find_principal(&state.db, hash, idle).await
+            }
+        }
+    }
+}
+
+/// Middleware for `/api/v1`: resolves the key or chat session to a [`Principal`] or answers 401.
 pub async fn require_api_key(
     State(state): State<AppState>,
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
     let key = presented_key(req.headers()).ok_or(ApiError::Unauthorized)?;
-    let principal = db::api_keys::find_principal(&state.db, &hash_secret(key))
+    let credential = Credential::of(key);
+    let principal = credential
+        .principal(&state)
         .await?
         .ok_or(ApiError::Unauthorized)?;
     req.extensions_mut().insert(principal);
+    req.extensions_mut().insert(credential);
     Ok(next.run(req).await)
+}
+
+/// Middleware for the routes a chat session may not use (provisioning, webhooks, minting
+/// tokens): a session there is a 401. The chat needs the Messages API, bookings and events only.
+pub async fn refuse_chat_sessions(req: Request, next: Next) -> Result<Response, ApiError> {
+    match req.extensions().get::<Credential>() {
+        Some(Credential::ChatSession(_)) => Err(ApiError::Unauthorized),
+        _ => Ok(next.run(req).await),
+    }
 }
 
 /// Middleware for `/admin`: the bearer token must match `ADMIN_TOKEN` (compared in constant time).
@@ -165,6 +216,19 @@ mod tests {
         );
         assert_eq!(presented_key(&headers(&[("user-api-key", "")])), None);
         assert_eq!(presented_key(&headers(&[])), None);
+    }
+
+    #[test]
+    fn session_tokens_are_told_from_keys_by_their_prefix() {
+        let (session, hash) = generate_secret(SESSION_PREFIX);
+        assert!(session.starts_with("ois_") && session.len() == 4 + 43);
+        assert_eq!(Credential::of(&session), Credential::ChatSession(hash));
+        let (key, hash) = generate_key();
+        assert_eq!(Credential::of(&key), Credential::ApiKey(hash));
+        assert_eq!(
+            Credential::of("anything"),
+            Credential::ApiKey(hash_secret("anything"))
+        );
     }
 
     #[test]

@@ -5,20 +5,24 @@ pub mod admin_messages;
 pub mod applications;
 pub mod attachments;
 pub mod bookings;
+pub mod console;
 pub mod health;
 pub mod messages;
+pub mod one_time_tokens;
 pub mod properties;
 pub mod threads;
 pub mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::middleware::from_fn_with_state;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{delete, get, post};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::events::{feed, stream};
 use crate::http::{auth, gate, rate_limit};
+use crate::ui;
 
 /// Body limit of the routes that take plain JSON.
 pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
@@ -42,6 +46,7 @@ pub fn router(state: AppState) -> Router {
             get(messages::list_for_thread).post(messages::send_to_thread),
         )
         .route("/message_threads/{id}/close", post(threads::close))
+        .route("/message_threads/{id}/reopen", post(threads::reopen))
         .route(
             "/message_threads/{id}/no_reply_needed",
             post(threads::no_reply_needed),
@@ -57,6 +62,29 @@ pub fn router(state: AppState) -> Router {
         .route("/attachments/{id}", get(attachments::download))
         .route("/attachments/{id}/{file_name}", get(attachments::download))
         .route_layer(from_fn_with_state(state.clone(), gate::attachment_gate));
+
+    // Provisioning, webhooks and minting tokens need an API key: a chat session there is a 401.
+    let keys_only = Router::new()
+        .route("/applications/install", post(applications::install))
+        .route("/applications/installed", get(applications::installed))
+        .route(
+            "/applications/{id}/uninstall",
+            delete(applications::uninstall),
+        )
+        .route("/webhooks", get(webhooks::list).post(webhooks::create))
+        .route("/webhooks/test", post(webhooks::test))
+        .route(
+            "/webhooks/{id}",
+            get(webhooks::show)
+                .put(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route(
+            "/auth/one_time_token",
+            post(one_time_tokens::one_time_token),
+        )
+        .route_layer(from_fn(auth::refuse_chat_sessions));
 
     let api = Router::new()
         .route("/message_threads", get(threads::list))
@@ -74,31 +102,23 @@ pub fn router(state: AppState) -> Router {
             get(properties::list).post(properties::create),
         )
         .route("/properties/{id}", get(properties::show))
-        .route("/applications/install", post(applications::install))
-        .route("/applications/installed", get(applications::installed))
-        .route(
-            "/applications/{id}/uninstall",
-            delete(applications::uninstall),
-        )
         .route("/bookings/{id}", get(bookings::show))
-        .route("/webhooks", get(webhooks::list).post(webhooks::create))
-        .route("/webhooks/test", post(webhooks::test))
-        .route(
-            "/webhooks/{id}",
-            get(webhooks::show)
-                .put(webhooks::update)
-                .delete(webhooks::delete),
-        )
-        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/events", get(feed::list))
+        .route("/events/stream", get(stream::api_stream))
+        .merge(keys_only)
         .route_layer(from_fn_with_state(state.clone(), rate_limit::limit))
         .route_layer(from_fn_with_state(state.clone(), auth::require_api_key));
 
     let admin = Router::new()
         .route("/reset", post(admin::reset))
-        .route("/users", post(admin::create_user))
+        .route("/users", get(console::users).post(admin::create_user))
         .route("/api_keys", post(admin::create_api_key))
         .route("/api_keys/{id}", delete(admin::revoke_api_key))
-        .route("/bookings", post(admin::create_booking))
+        .route("/properties", get(console::properties))
+        .route(
+            "/bookings",
+            get(console::bookings).post(admin::create_booking),
+        )
         .route(
             "/bookings/{id}/guest_messages",
             post(admin_messages::booking_guest_message).layer(upload_limit),
@@ -113,11 +133,21 @@ pub fn router(state: AppState) -> Router {
             post(admin_messages::assign_booking),
         )
         .route("/outbox", get(admin::outbox))
+        .route("/message_threads", get(console::threads))
+        .route(
+            "/message_threads/{id}/messages",
+            get(console::thread_messages),
+        )
+        .route("/webhook_deliveries", get(console::webhook_deliveries))
+        .route("/events/stream", get(stream::admin_stream))
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin));
 
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .route("/auth/exchange", get(ui::exchange::exchange))
+        .route("/console", get(ui::console))
+        .route("/ui/{*path}", get(ui::asset))
         .nest("/api/v1", api)
         .nest("/admin", admin)
         .fallback(not_found)

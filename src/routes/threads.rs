@@ -15,6 +15,7 @@ use crate::http::auth::Principal;
 use crate::http::envelope;
 use crate::http::gate::Gated;
 use crate::http::list::{Direction, ListQuery, Order};
+use crate::messaging::{self, ThreadChange};
 use crate::ota::Provider;
 use crate::views;
 
@@ -51,7 +52,7 @@ pub async fn list(
 }
 
 /// The properties named by `filter[property_id]`: each visible (else 401) with the app (else 403).
-async fn checked_properties(
+pub(crate) async fn checked_properties(
     state: &AppState,
     principal: &Principal,
     mut ids: Vec<uuid::Uuid>,
@@ -169,10 +170,37 @@ pub async fn close(
     State(state): State<AppState>,
     Gated(thread): Gated<Thread>,
 ) -> Result<Response, ApiError> {
-    db::threads::close(&state.db, thread.id).await?;
-    let thread = db::threads::get(&state.db, thread.id)
+    set_closed(&state, &thread, true).await
+}
+
+/// POST /api/v1/message_threads/{id}/reopen (ours: the chat's "reopen")
+pub async fn reopen(
+    State(state): State<AppState>,
+    Gated(thread): Gated<Thread>,
+) -> Result<Response, ApiError> {
+    set_closed(&state, &thread, false).await
+}
+
+/// Closes or reopens a thread; a change is a `message_thread_updated` event in its transaction.
+async fn set_closed(state: &AppState, thread: &Thread, closed: bool) -> Result<Response, ApiError> {
+    let mut tx = state.db.begin().await?;
+    let changed = if closed {
+        db::threads::close(&mut *tx, thread.id).await?
+    } else {
+        db::threads::reopen(&mut *tx, thread.id).await?
+    };
+    if changed {
+        let change = if closed {
+            ThreadChange::Closed
+        } else {
+            ThreadChange::Reopened
+        };
+        messaging::thread_updated(&mut tx, thread, change, closed, None).await?;
+    }
+    let thread = db::threads::get(&mut *tx, thread.id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    tx.commit().await?;
     Ok(envelope::single(StatusCode::OK, views::thread(&thread)))
 }
 
@@ -200,6 +228,14 @@ pub async fn no_reply_needed(
             Some(message_id),
             "no_reply_needed",
             &payload,
+        )
+        .await?;
+        messaging::thread_updated(
+            &mut tx,
+            &thread,
+            ThreadChange::NoReplyNeeded,
+            thread.is_closed,
+            Some(message_id),
         )
         .await?;
     }

@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::db::console::{AttemptEntry, Delivery};
 use crate::db::webhook_deliveries::Attempt;
 use crate::db::webhooks::Webhook;
 use crate::http::envelope::Resource;
@@ -88,6 +89,82 @@ pub fn attempt(a: &Attempt) -> Resource<AttemptAttributes> {
             error: a.error.clone(),
             result: a.result.clone(),
             next_attempt_at: a.next_attempt_at,
+        },
+        relationships: None,
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeliveryAttempt {
+    pub id: Uuid,
+    pub attempt: i32,
+    #[serde(serialize_with = "time::serialize")]
+    pub attempted_at: DateTime<Utc>,
+    pub duration_ms: i32,
+    pub status_code: Option<i32>,
+    pub error: Option<String>,
+    pub result: String,
+    #[serde(serialize_with = "time::serialize_opt")]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeliveryAttributes {
+    pub webhook_id: Uuid,
+    pub callback_url: String,
+    pub event_id: Uuid,
+    pub event: String,
+    pub property_id: Uuid,
+    pub payload: Value,
+    /// `pending`, `delivered`, `failed` or `cancelled`.
+    pub state: String,
+    pub attempts: i32,
+    /// When a pending delivery is tried next.
+    #[serde(serialize_with = "time::serialize_opt")]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub last_status: Option<i32>,
+    pub last_error: Option<String>,
+    #[serde(serialize_with = "time::serialize")]
+    pub inserted_at: DateTime<Utc>,
+    #[serde(serialize_with = "time::serialize")]
+    pub updated_at: DateTime<Utc>,
+    /// Every attempt, first first.
+    pub attempt_log: Vec<DeliveryAttempt>,
+}
+
+fn delivery_attempt(a: &AttemptEntry) -> DeliveryAttempt {
+    DeliveryAttempt {
+        id: a.id,
+        attempt: a.attempt,
+        attempted_at: a.attempted_at,
+        duration_ms: a.duration_ms,
+        status_code: a.status_code,
+        error: a.error.clone(),
+        result: a.result.clone(),
+        next_attempt_at: a.next_attempt_at,
+    }
+}
+
+/// A delivery with its attempts (`GET /admin/webhook_deliveries`).
+pub fn delivery(d: &Delivery) -> Resource<DeliveryAttributes> {
+    Resource {
+        id: d.id,
+        kind: "webhook_delivery",
+        attributes: DeliveryAttributes {
+            webhook_id: d.webhook_id,
+            callback_url: d.callback_url.clone(),
+            event_id: d.event_id,
+            event: d.event.clone(),
+            property_id: d.property_id,
+            payload: d.payload.clone(),
+            state: d.state.clone(),
+            attempts: d.attempts,
+            next_attempt_at: (d.state == "pending").then_some(d.next_attempt_at),
+            last_status: d.last_status,
+            last_error: d.last_error.clone(),
+            inserted_at: d.inserted_at,
+            updated_at: d.updated_at,
+            attempt_log: d.attempt_log.iter().map(delivery_attempt).collect(),
         },
         relationships: None,
     }

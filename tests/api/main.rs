@@ -8,6 +8,7 @@ mod embedded;
 mod errors;
 mod gates;
 mod golden;
+mod live;
 mod messages;
 mod provisioning;
 mod support;

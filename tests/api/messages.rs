@@ -168,7 +168,7 @@ async fn every_property_message_is_recorded_in_the_ota_outbox() {
         json!([format!("attachments/{attachment}/invoice.pdf")])
     );
     // Property messages never become webhook events; guest messages do.
-    let events: Vec<String> = sqlx::query_scalar("select event from events")
+    let events: Vec<String> = sqlx::query_scalar("select event from events where webhook")
         .fetch_all(&desk.app.db)
         .await
         .unwrap();

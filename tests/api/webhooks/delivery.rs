@@ -168,7 +168,7 @@ async fn messages_the_property_sends_fire_no_event() {
     assert_eq!(texts.len(), 2);
     assert!(texts.contains(&json!("Hi")) && texts.contains(&json!("Thanks!")));
     let events: Vec<(String, String)> =
-        sqlx::query_as("select event, payload->>'sender' from events order by seq")
+        sqlx::query_as("select event, payload->>'sender' from events where webhook order by seq")
             .fetch_all(&app.db)
             .await
             .unwrap();

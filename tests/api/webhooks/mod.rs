@@ -3,7 +3,7 @@
 mod collection;
 mod delivery;
 mod gates;
-mod receiver;
+pub mod receiver;
 mod retries;
 mod test_call;
 mod workers;

@@ -1,0 +1,132 @@
+//! The chat iframe and the OTA console: pages and static assets embedded in the binary (every
+//! file under `src/ui/assets/`), served with strict Content-Security-Policy.
+
+pub mod csp;
+pub mod exchange;
+pub mod i18n;
+pub mod pages;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use rust_embed::RustEmbed;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// The files of `src/ui/assets/`, in the binary.
+#[derive(RustEmbed)]
+#[folder = "src/ui/assets/"]
+pub struct Assets;
+
+/// GET /ui/{*path}
+pub async fn asset(
+    State(state): State<AppState>,
+    uri: Uri,
+    request_headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let raw = uri.path().strip_prefix("/ui/").unwrap_or_default();
+    let path = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| ApiError::NotFound)?;
+    let file = Assets::get(&path).ok_or(ApiError::NotFound)?;
+    let etag = format!("\"{}\"", hex::encode(file.metadata.sha256_hash()));
+    let mut headers = HeaderMap::new();
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, value);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    let policy = csp::policy(&state.frame_ancestors.to_string(), "'self'");
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    if none_match(&request_headers, &etag) {
+        return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
+    }
+    let content_type = content_type(file.metadata.mimetype());
+    if let Ok(value) = HeaderValue::from_str(&content_type) {
+        headers.insert(header::CONTENT_TYPE, value);
+    }
+    Ok((StatusCode::OK, headers, file.data.into_owned()).into_response())
+}
+
+/// Whether `If-None-Match` names this ETag (or `*`).
+fn none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+        .any(|tag| tag == etag || tag == "*")
+}
+
+/// Text types say their charset.
+fn content_type(mime: &str) -> String {
+    let textual = mime.starts_with("text/")
+        || mime == "application/javascript"
+        || mime == "application/json"
+        || mime == "image/svg+xml";
+    if textual && !mime.contains("charset") {
+        format!("{mime}; charset=utf-8")
+    } else {
+        mime.to_owned()
+    }
+}
+
+/// GET /console: the OTA console (404 when the admin API is off, as `/admin` is).
+pub async fn console(State(state): State<AppState>) -> Response {
+    if state.admin_token_hash.is_none() {
+        return pages::error(
+            i18n::Problem::NotFound,
+            i18n::Lang::En,
+            &csp::FrameAncestors::default(),
+        );
+    }
+    pages::console()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_types_carry_a_charset() {
+        assert_eq!(content_type("text/css"), "text/css; charset=utf-8");
+        assert_eq!(
+            content_type("application/javascript"),
+            "application/javascript; charset=utf-8"
+        );
+        assert_eq!(content_type("image/png"), "image/png");
+    }
+
+    #[test]
+    fn if_none_match_takes_lists_weak_tags_and_stars() {
+        let etag = "\"abc\"";
+        let mut headers = HeaderMap::new();
+        assert!(!none_match(&headers, etag));
+        headers.insert(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_static("\"x\", W/\"abc\""),
+        );
+        assert!(none_match(&headers, etag));
+        headers.insert(header::IF_NONE_MATCH, HeaderValue::from_static("*"));
+        assert!(none_match(&headers, etag));
+        headers.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"abd\""));
+        assert!(!none_match(&headers, etag));
+    }
+
+    #[test]
+    fn the_pages_the_server_fills_are_embedded() {
+        let chat = Assets::get("chat.html").expect("chat.html");
+        let chat = String::from_utf8(chat.data.into_owned()).unwrap();
+        assert!(
+            chat.contains(r#"<script id="ota-boot" type="application/json">__OTA_BOOT__</script>"#)
+        );
+        assert!(Assets::get("console.html").is_some());
+    }
+}
