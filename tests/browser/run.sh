@@ -5,6 +5,7 @@
 #   tests/browser/run.sh                 run every test in tests/browser/tests/
 #   tests/browser/run.sh FILE...         run some of them
 #   tests/browser/run.sh --screenshots   re-make docs/img/chat-wide.png, chat-narrow.png, console.png
+#   OTA_INBOX_BIN=target/debug/ota-inbox tests/browser/run.sh   use that binary, no release build
 #
 # Installs what is missing (chromium from apt, `npm ci`), builds the release binary, starts it in
 # embedded mode (no DATABASE_URL) with a fresh DATA_DIR on a free port, starts the example PMS
@@ -40,11 +41,17 @@ if ! node -e '
   process.exit(lock === have ? 0 : 1);' 2>/dev/null; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
-"$chromium" --version
+"$chromium" --version 2>/dev/null
 
-step "release build"
-(cd "$root" && cargo build --release --quiet)
-bin="${CARGO_TARGET_DIR:-$root/target}/release/ota-inbox"
+if [ -n "${OTA_INBOX_BIN:-}" ]; then
+  # A binary of your own, e.g. target/debug/ota-inbox: debug builds read src/ui/assets/ from
+  # disk, so edits to the pages need no rebuild.
+  bin=$OTA_INBOX_BIN
+else
+  step "release build"
+  (cd "$root" && cargo build --release --quiet)
+  bin="${CARGO_TARGET_DIR:-$root/target}/release/ota-inbox"
+fi
 
 free_port() {
   node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'

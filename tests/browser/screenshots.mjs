@@ -83,7 +83,7 @@ try {
   await page.locator('.guest-composer textarea').fill('Can we also book dinner for two on Friday?');
   await page.locator('.guest-composer textarea').press('Enter');
   await page.locator('#deliveries .badge.delivered').first().waitFor({ timeout: 10000 });
-  await page.locator('#deliveries details').first().evaluate((d) => { d.open = true; });
+  await page.locator('#deliveries details summary').first().click();
   await page.locator('#outbox .entry').first().waitFor();
   await page.waitForTimeout(300);
   await page.screenshot({ path: join(out, 'console.png') });

@@ -58,7 +58,11 @@ export class Conversation {
       on: { click: () => this.loadEarlier() },
     });
     this.list = h('ol', { class: 'messages', attrs: { 'aria-live': 'polite', 'aria-relevant': 'additions' } });
-    this.scroller = h('div', { class: 'messages-scroll' }, this.earlier, this.list);
+    this.scroller = h('div', {
+      class: 'messages-scroll',
+      on: { scroll: () => { this.atBottom = this.nearBottom(); } },
+    }, this.earlier, this.list);
+    this.atBottom = true;
     this.panel = h('aside', { class: 'booking-panel', attrs: { 'aria-label': t('booking') } });
     this.closedNotice = h('p', { class: 'closed-notice', text: t('closed_notice') });
     this.composer = new Composer(this.ctx, () => this.thread, (message) => this.add(message));
@@ -217,12 +221,16 @@ export class Conversation {
     });
   }
 
-  /** Adds (or replaces) one message and redraws, staying at the bottom if the reader was there. */
+  nearBottom() {
+    return this.scroller.scrollHeight - this.scroller.scrollTop - this.scroller.clientHeight < 80;
+  }
+
+  /** Adds one message and redraws, staying at the bottom if the reader was there. */
   add(message) {
     if (!this.thread || this.messages.has(message.id)) return;
     const of = message.relationships?.message_thread?.data?.id;
     if (of && of !== this.thread.id) return;
-    const stick = this.scroller.scrollHeight - this.scroller.scrollTop - this.scroller.clientHeight < 80;
+    const stick = this.atBottom || this.nearBottom();
     this.messages.set(message.id, message);
     this.total += 1;
     this.render(stick);
@@ -245,7 +253,10 @@ export class Conversation {
     replace(this.list, items);
     this.earlier.hidden = this.messages.size >= this.total;
     this.earlier.textContent = t('load_earlier');
-    if (toBottom) this.scroller.scrollTop = this.scroller.scrollHeight;
+    if (toBottom) {
+      this.scroller.scrollTop = this.scroller.scrollHeight;
+      this.atBottom = true;
+    }
   }
 
   message(m, at) {
@@ -311,7 +322,13 @@ export class Conversation {
     this.blob(url).then(({ url: href, type }) => {
       if (/^image\/(png|jpeg|gif|webp|avif|bmp)$/.test(type)) {
         replace(box, h('a', { href, target: '_blank', rel: 'noopener', class: 'image-link', attrs: { title: name } },
-          h('img', { src: href, alt: name || t('image'), class: 'preview', loading: 'lazy' })));
+          h('img', {
+            src: href,
+            alt: name || t('image'),
+            class: 'preview',
+            // A preview that arrives late must not leave the newest message out of view.
+            on: { load: () => { if (this.atBottom) this.scroller.scrollTop = this.scroller.scrollHeight; } },
+          })));
       } else {
         replace(box, link());
       }

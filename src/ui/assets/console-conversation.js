@@ -51,7 +51,7 @@ export class ConsoleConversation {
       const a = thread.attributes;
       parts.push(h('div', { class: 'conv-title' },
         h('strong', { text: a.title }),
-        h('span', { class: 'badge', text: a.provider }),
+        h('span', { class: `badge ${a.provider === 'BookingCom' ? 'booking' : 'airbnb'}`, text: a.provider === 'BookingCom' ? 'Booking.com' : 'Airbnb' }),
         a.is_closed ? h('span', { class: 'badge closed', text: 'closed' }) : null,
         h('span', { class: 'entry-sub', text: `${a.message_count} messages` })));
     }

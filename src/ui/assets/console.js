@@ -304,6 +304,9 @@ function attemptLine(at) {
     h('time', { text: time(at.attempted_at) }));
 }
 
+/** Deliveries whose attempts are unfolded: kept open across the live refreshes. */
+const expanded = new Set();
+
 async function loadDeliveries() {
   if (!ctx.propertyId) return;
   try {
@@ -319,7 +322,10 @@ async function loadDeliveries() {
           h('time', { text: time(a.inserted_at) })),
         h('span', { class: 'entry-sub', text: a.callback_url || a.webhook_id || '' }),
         attempts.length
-          ? h('details', {}, h('summary', { text: `${attempts.length} attempt${attempts.length > 1 ? 's' : ''}` }),
+          ? h('details', {
+            open: expanded.has(d.id),
+            on: { toggle: (e) => { if (e.currentTarget.open) expanded.add(d.id); else expanded.delete(d.id); } },
+          }, h('summary', { text: `${attempts.length} attempt${attempts.length > 1 ? 's' : ''}` }),
             h('ol', { class: 'attempts' }, attempts.map(attemptLine)))
           : h('span', { class: 'entry-sub', text: 'no attempt yet' }),
         a.next_attempt_at ? h('span', { class: 'entry-sub', text: `next attempt ${time(a.next_attempt_at)}` }) : null);
