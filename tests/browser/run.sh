@@ -19,6 +19,10 @@ if [ "${1:-}" = "--screenshots" ]; then
   mode=screenshots
   shift
 fi
+# Paths given relative to where this was started.
+files=()
+for f in "$@"; do files+=("$(realpath "$f")"); done
+if [ -n "${OTA_INBOX_BIN:-}" ]; then OTA_INBOX_BIN=$(realpath "$OTA_INBOX_BIN"); fi
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -61,6 +65,9 @@ step "server (embedded mode, fresh data directory)"
 work=$(mktemp -d)
 # The embedded cluster runs as the postgres user when this runs as root: it must reach the folder.
 chmod 755 "$work"
+# Made before the processes start, so that reading them never races their creation.
+: >"$work/server.log"
+: >"$work/host.log"
 port=$(free_port)
 admin_token="adm_browser_$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 server=""
@@ -116,6 +123,6 @@ if [ "$mode" = screenshots ]; then
   node "$here/screenshots.mjs" "$root/docs/img"
 else
   step "browser tests"
-  if (($#)); then files=("$@"); else files=("$here"/tests/*.test.mjs); fi
+  if ((${#files[@]} == 0)); then files=("$here"/tests/*.test.mjs); fi
   node --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
 fi

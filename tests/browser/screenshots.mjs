@@ -82,7 +82,8 @@ try {
   await page.locator('#live[data-state="open"]').waitFor();
   await page.locator('.guest-composer textarea').fill('Can we also book dinner for two on Friday?');
   await page.locator('.guest-composer textarea').press('Enter');
-  await page.locator('#deliveries .badge.delivered').first().waitFor({ timeout: 10000 });
+  // Four guest messages so far (Roxy, Jonas, Chen, and this one): four deliveries.
+  await eventually(async () => (await page.locator('#deliveries .badge.delivered').count()) >= 4, 'deliveries', 10000);
   await page.locator('#deliveries details summary').first().click();
   await page.locator('#outbox .entry').first().waitFor();
   await page.waitForTimeout(300);
