@@ -82,6 +82,12 @@ pub struct Config {
     /// How long live events are kept for replay and the pull feed (at least 7 days).
     #[arg(long, env = "EVENT_RETENTION", default_value = "7d", value_parser = parse_retention)]
     pub event_retention: Duration,
+
+    /// API keys whose principal (user, scope, Messages-app state) each process keeps in memory;
+    /// 0 reads the key on every request.
+    #[arg(long, env = "PRINCIPAL_CACHE_SIZE", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(0..=10_000_000))]
+    pub principal_cache_size: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -231,6 +237,17 @@ mod tests {
             let err = parse(&[flag, value]).unwrap_err().to_string();
             assert!(err.contains(flag), "{err}");
         }
+    }
+
+    #[test]
+    fn the_principal_cache_size_defaults_to_ten_thousand_and_may_be_zero() {
+        assert_eq!(parse(&[]).unwrap().principal_cache_size, 10_000);
+        let config = parse(&["--principal-cache-size", "0"]).unwrap();
+        assert_eq!(config.principal_cache_size, 0);
+        let err = parse(&["--principal-cache-size", "lots"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--principal-cache-size"), "{err}");
     }
 
     #[test]

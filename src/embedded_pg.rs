@@ -98,6 +98,15 @@ impl EmbeddedPg {
             .log_statements(tracing::log::LevelFilter::Debug)
     }
 
+    /// The `DATABASE_URL` of a database of the cluster, for another process (the generated
+    /// password is URL-safe).
+    pub fn url(&self, database: &str) -> String {
+        format!(
+            "postgres://{SUPERUSER}:{}@127.0.0.1:{}/{database}",
+            self.password, self.port
+        )
+    }
+
     /// Creates a database unless it exists.
     pub async fn ensure_database(&self, name: &str) -> anyhow::Result<()> {
         let mut conn = self.connect_options("postgres").connect().await?;

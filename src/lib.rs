@@ -42,6 +42,9 @@ pub struct AppState {
     pub rate_limit: Option<Arc<http::rate_limit::RateLimiter>>,
     /// The outbound client of `POST /api/v1/webhooks/test`.
     pub webhook_test_client: webhooks::TestClient,
+    /// Credential hash → principal; bypassed until it follows the database
+    /// ([`http::principal_cache::PrincipalCache::listen`]).
+    pub principals: Arc<http::principal_cache::PrincipalCache>,
     /// Cancelled when the server begins to shut down: long-lived responses (event streams) end.
     pub shutdown: CancellationToken,
     /// This process's live-event hub (started by the server, see [`events::Hub::start`]).
@@ -60,11 +63,20 @@ impl AppState {
             max_attachment_bytes,
             rate_limit: None,
             webhook_test_client: webhooks::TestClient::new(webhooks::DEFAULT_TIMEOUT),
+            principals: Arc::new(http::principal_cache::PrincipalCache::new(
+                http::principal_cache::DEFAULT_CAPACITY,
+            )),
             shutdown: CancellationToken::new(),
             events: events::Hub::new(events::HubConfig::default()),
             chat_session_idle: events::HubConfig::default().chat_session_idle,
             frame_ancestors: ui::csp::FrameAncestors::default(),
         }
+    }
+
+    /// Keeps at most `capacity` principals in memory (`PRINCIPAL_CACHE_SIZE`; 0: none).
+    pub fn with_principal_cache(mut self, capacity: usize) -> Self {
+        self.principals = Arc::new(http::principal_cache::PrincipalCache::new(capacity));
+        self
     }
 
     /// Replaces the (not yet started) event hub, with its settings.

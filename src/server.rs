@@ -111,6 +111,7 @@ async fn serve(
         config.max_attachment_bytes as usize,
     )
     .with_webhook_timeout(config.webhook_timeout)
+    .with_principal_cache(config.principal_cache_size as usize)
     .with_events(HubConfig {
         retention: config.event_retention,
         chat_session_idle: config.chat_session_idle_timeout,
@@ -120,6 +121,8 @@ async fn serve(
     if let Some(per_minute) = config.rate_limit_per_minute {
         state = state.with_rate_limit(per_minute);
     }
+    // Until it has connected, the cache is bypassed: correct from the first request.
+    let principals = (config.principal_cache_size > 0).then(|| state.principals.listen(&pool));
     let worker = Worker::spawn(
         pool.clone(),
         WorkerConfig::new(
@@ -154,6 +157,7 @@ async fn serve(
     tracing::info!("shutting down");
     shutdown.cancel();
     let _ = hub.await;
+    drop(principals);
     worker.shutdown().await;
     pool.close().await;
     Ok(())

@@ -188,18 +188,21 @@ pub async fn prune(db: impl PgExecutor<'_>, older_than_secs: i64, limit: i64) ->
 }
 
 /// How long until the next pending delivery of a webhook not `excluded` falls due (zero when
-/// one is due now), if any.
+/// one is due now); `None` when nothing is pending.
 pub async fn next_due_in_ms(
     db: impl PgExecutor<'_>,
     excluded: &[Uuid],
 ) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar(
-        r#"select greatest(0, ceil(extract(epoch from (min(next_attempt_at) - now())) * 1000))::bigint
+    // `min` over no rows is NULL; `greatest(0, NULL)` would make that 0 ("due now"), so the
+    // floor at zero is taken here instead.
+    let ms: Option<i64> = sqlx::query_scalar(
+        r#"select ceil(extract(epoch from (min(next_attempt_at) - now())) * 1000)::bigint
            from webhook_deliveries where state = 'pending' and webhook_id <> all($1)"#,
     )
     .bind(excluded)
     .fetch_one(db)
-    .await
+    .await?;
+    Ok(ms.map(|ms| ms.max(0)))
 }
 
 /// One attempt of the log, with its delivery's event.

@@ -1,23 +1,18 @@
-//! The hub: one per process. A single LISTEN connection hears new events
-//! (`ota_inbox_events`), sequencer runs (`ota_inbox_events_sequenced`) and the console's
-//! tables (`ota_inbox_console`). On a new event it runs the sequencer; on numbered events it
-//! reads them once and broadcasts them in-process, where each stream filters what its reader
-//! may see. A stream that falls behind, and the hub after a lost connection, catch up from the
-//! database by id, so nobody misses an event.
-//!
-//! Idle, the hub looks at the database once per `sweep` (a safety net for a notification lost
-//! with its connection) and prunes hourly; everything else is woken by NOTIFY.
+//! The hub: one per process, the handle every stream subscribes to. Its runner (see
+//! [`super::runner`]) hears new events through LISTEN, has them numbered, reads them once and
+//! publishes them here; each stream filters what its reader may see. A stream that falls
+//! behind catches up from the database by id, so nobody misses an event.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use sqlx::PgPool;
 use sqlx::postgres::{PgListener, PgPoolOptions};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
 
+use super::runner;
 use crate::db;
 use crate::db::events::StreamEvent;
 
@@ -27,19 +22,6 @@ pub const EVENTS_CHANNEL: &str = "ota_inbox_events";
 pub const SEQUENCED_CHANNEL: &str = "ota_inbox_events_sequenced";
 /// NOTIFY channel of the console's tables (payload: `outbox` or `webhook_delivery`).
 pub const CONSOLE_CHANNEL: &str = "ota_inbox_console";
-
-/// Events numbered by one sequencer run, and read by one query.
-const BATCH: i64 = 1000;
-/// How soon to try the sequencer again when another process held its lock.
-const LOCK_RETRY: Duration = Duration::from_millis(20);
-/// How soon to try again after a database error.
-const ERROR_RETRY: Duration = Duration::from_secs(1);
-/// Console hints of one kind are sent at most this often.
-const HINT_EVERY: Duration = Duration::from_millis(250);
-const PRUNE_FIRST: Duration = Duration::from_secs(300);
-const PRUNE_EVERY: Duration = Duration::from_secs(3600);
-const PRUNE_BATCH: i64 = 5000;
-const PRUNE_MAX_BATCHES: usize = 20;
 
 /// How the hub and its streams run.
 #[derive(Debug, Clone)]
@@ -101,7 +83,7 @@ impl Hint {
         }
     }
 
-    fn parse(payload: &str) -> Option<Self> {
+    pub(super) fn parse(payload: &str) -> Option<Self> {
         match payload {
             "outbox" => Some(Hint::Outbox),
             "webhook_delivery" => Some(Hint::WebhookDelivery),
@@ -151,7 +133,7 @@ impl Hub {
         &self.inner.config
     }
 
-    fn position(&self) -> MutexGuard<'_, Option<i64>> {
+    pub(super) fn position(&self) -> MutexGuard<'_, Option<i64>> {
         self.inner
             .position
             .lock()
@@ -170,8 +152,13 @@ impl Hub {
         self.inner.hints.subscribe()
     }
 
+    /// Sends a console hint to the admin streams.
+    pub(super) fn hint(&self, hint: Hint) {
+        let _ = self.inner.hints.send(hint);
+    }
+
     /// Publishes events in stream order; ids at or below the position are not sent again.
-    fn publish(&self, events: Vec<StreamEvent>) -> i64 {
+    pub(super) fn publish(&self, events: Vec<StreamEvent>) -> i64 {
         let mut position = self.position();
         let mut last = position.unwrap_or(0);
         for event in events {
@@ -203,251 +190,12 @@ impl Hub {
             .listen_all([EVENTS_CHANNEL, SEQUENCED_CHANNEL, CONSOLE_CHANNEL])
             .await?;
         // Listening first: whatever commits from now on is heard.
-        db::events::sequence(&pool, BATCH as i32).await?;
+        db::events::sequence(&pool, runner::BATCH as i32).await?;
         let last = db::events::last_id(&pool).await?;
         {
             let mut position = self.position();
             *position = Some(position.unwrap_or(0).max(last));
         }
-        let (signals, received) = mpsc::unbounded_channel();
-        let forward = tokio::spawn(forward(listener, signals));
-        let hub = self.clone();
-        Ok(tokio::spawn(async move {
-            let _forward = AbortOnDrop(forward);
-            Loop::new(hub, pool).run(received, shutdown).await;
-        }))
-    }
-}
-
-/// What the listening connection heard.
-#[derive(Debug)]
-enum Signal {
-    Inserted,
-    /// A sequencer run numbered events up to this id.
-    Sequenced(i64),
-    Hint(Hint),
-    /// The connection was lost and is back: notifications may have been missed.
-    Reconnected,
-}
-
-/// Aborts a task when dropped.
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Reads notifications and hands them to the hub's loop; reconnects after a lost connection.
-/// A task of its own: reading is not cancellation-safe, so it is never raced in a `select!`.
-async fn forward(mut listener: PgListener, signals: mpsc::UnboundedSender<Signal>) {
-    loop {
-        let signal = match listener.try_recv().await {
-            Ok(Some(notification)) => match notification.channel() {
-                EVENTS_CHANNEL => Signal::Inserted,
-                SEQUENCED_CHANNEL => match notification.payload().parse() {
-                    Ok(last) => Signal::Sequenced(last),
-                    Err(_) => Signal::Reconnected,
-                },
-                _ => match Hint::parse(notification.payload()) {
-                    Some(hint) => Signal::Hint(hint),
-                    None => continue,
-                },
-            },
-            // Lost and (eagerly) reconnected: what was sent meanwhile is gone.
-            Ok(None) => Signal::Reconnected,
-            Err(sqlx::Error::PoolClosed) => return,
-            Err(err) => {
-                tracing::warn!(error = %err, "listening for events failed");
-                sleep(ERROR_RETRY).await;
-                Signal::Reconnected
-            }
-        };
-        if signals.send(signal).is_err() {
-            return;
-        }
-    }
-}
-
-struct Loop {
-    hub: Hub,
-    pool: PgPool,
-    /// Run the sequencer.
-    sequence: bool,
-    /// Read numbered events after the position.
-    read: bool,
-    /// When to try the sequencer again (its lock was held, or it failed).
-    retry: Option<Instant>,
-    /// Hints waiting to be sent, and when they may be.
-    hints: Vec<Hint>,
-    hints_at: Option<Instant>,
-    hint_sent: Instant,
-}
-
-impl Loop {
-    fn new(hub: Hub, pool: PgPool) -> Self {
-        Self {
-            hub,
-            pool,
-            sequence: false,
-            read: false,
-            retry: None,
-            hints: Vec::new(),
-            hints_at: None,
-            hint_sent: Instant::now(),
-        }
-    }
-
-    async fn run(mut self, mut signals: mpsc::UnboundedReceiver<Signal>, stop: CancellationToken) {
-        let sweep_every = self.hub.config().sweep;
-        let mut sweep = Instant::now() + sweep_every;
-        let mut prune = Instant::now() + PRUNE_FIRST;
-        loop {
-            let far = Instant::now() + Duration::from_secs(3600);
-            tokio::select! {
-                () = stop.cancelled() => break,
-                signal = signals.recv() => match signal {
-                    Some(signal) => {
-                        self.take(signal);
-                        while let Ok(signal) = signals.try_recv() {
-                            self.take(signal);
-                        }
-                    }
-                    None => {
-                        tracing::error!("the event listener stopped");
-                        break;
-                    }
-                },
-                () = sleep_until(self.retry.unwrap_or(far)), if self.retry.is_some() => {
-                    self.retry = None;
-                    self.sequence = true;
-                }
-                () = sleep_until(self.hints_at.unwrap_or(far)), if self.hints_at.is_some() => {
-                    self.flush_hints();
-                }
-                // Numbers what a lost notification left waiting; its answer says whether
-                // there is anything new to read.
-                () = sleep_until(sweep) => self.sequence = true,
-                () = sleep_until(prune) => {
-                    self.prune().await;
-                    prune = Instant::now() + PRUNE_EVERY;
-                }
-            }
-            if self.sequence || self.read {
-                sweep = Instant::now() + sweep_every;
-            }
-            self.work().await;
-        }
-        tracing::info!("event hub stopped");
-    }
-
-    fn take(&mut self, signal: Signal) {
-        match signal {
-            Signal::Inserted => self.sequence = true,
-            Signal::Sequenced(last) => {
-                if last > self.hub.position().unwrap_or(0) {
-                    self.read = true;
-                }
-            }
-            Signal::Hint(hint) => {
-                if !self.hints.contains(&hint) {
-                    self.hints.push(hint);
-                }
-                if self.hints_at.is_none() {
-                    self.hints_at = Some(self.hint_sent + HINT_EVERY);
-                }
-            }
-            Signal::Reconnected => {
-                self.sequence = true;
-                self.read = true;
-            }
-        }
-    }
-
-    fn flush_hints(&mut self) {
-        for hint in self.hints.drain(..) {
-            let _ = self.hub.inner.hints.send(hint);
-        }
-        self.hints_at = None;
-        self.hint_sent = Instant::now();
-    }
-
-    /// Runs the sequencer and reads what it numbered, as flagged.
-    async fn work(&mut self) {
-        while self.sequence {
-            self.sequence = false;
-            match db::events::sequence(&self.pool, BATCH as i32).await {
-                Ok(Some((last, numbered))) => {
-                    if last > self.hub.position().unwrap_or(0) {
-                        self.read = true;
-                    }
-                    // A full batch: more may wait.
-                    self.sequence = numbered >= BATCH;
-                }
-                // Another process numbers what is there now, but its snapshot may predate
-                // the commit that woke this hub: look again shortly.
-                Ok(None) => self.retry = Some(Instant::now() + LOCK_RETRY),
-                Err(err) => {
-                    tracing::warn!(error = %err, "sequencing events failed");
-                    self.retry = Some(Instant::now() + ERROR_RETRY);
-                }
-            }
-        }
-        if self.read {
-            self.read = false;
-            self.read_new().await;
-        }
-    }
-
-    /// Reads and publishes every numbered event after the position.
-    async fn read_new(&mut self) {
-        loop {
-            let after = self.hub.position().unwrap_or(0);
-            match db::events::read_after(&self.pool, after, BATCH).await {
-                Ok(events) => {
-                    let full = events.len() as i64 >= BATCH;
-                    self.hub.publish(events);
-                    if !full {
-                        return;
-                    }
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "reading new events failed");
-                    self.read = true;
-                    self.retry = Some(Instant::now() + ERROR_RETRY);
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Deletes events past their retention (never one a webhook delivery still refers to),
-    /// one-time tokens expired for a day and chat sessions past their idle limit.
-    async fn prune(&self) {
-        let config = self.hub.config();
-        let older_than = i64::try_from(config.retention.as_secs()).unwrap_or(i64::MAX);
-        for _ in 0..PRUNE_MAX_BATCHES {
-            match db::events::prune(&self.pool, older_than, PRUNE_BATCH).await {
-                Ok(deleted) if deleted > 0 => {
-                    tracing::info!(deleted, "pruned old events");
-                    if deleted < PRUNE_BATCH as u64 {
-                        break;
-                    }
-                }
-                Ok(_) => break,
-                Err(err) => {
-                    tracing::warn!(error = %err, "pruning events failed");
-                    break;
-                }
-            }
-        }
-        if let Err(err) = db::one_time_tokens::prune(&self.pool).await {
-            tracing::warn!(error = %err, "pruning one-time tokens failed");
-        }
-        let idle = i64::try_from(config.chat_session_idle.as_secs()).unwrap_or(i64::MAX);
-        if let Err(err) = db::chat_sessions::prune(&self.pool, idle).await {
-            tracing::warn!(error = %err, "pruning chat sessions failed");
-        }
+        Ok(runner::spawn(self.clone(), pool, listener, shutdown))
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod feed;
 pub mod hub;
+pub mod runner;
 pub mod stream;
 
 pub use hub::{Hint, Hub, HubConfig};

@@ -124,10 +124,17 @@ impl Credential {
         }
     }
 
-    /// The principal of the credential if it is still live (a session is marked used).
+    /// The principal of the credential if it is still live (a session is marked used). Keys go
+    /// through the principal cache, which follows revocations.
     pub async fn principal(&self, state: &AppState) -> sqlx::Result<Option<Principal>> {
         match self {
-            Credential::ApiKey(hash) => db::api_keys::find_principal(&state.db, hash).await,
+            Credential::ApiKey(hash) => {
+                state
+                    .principals
+                    .get_or_load(hash, || db::api_keys::find_principal(&state.db, hash))
+                    .await
+            }
+            // Never cached: each use counts (sliding expiry) and is checked against the clock.
             Credential::ChatSession(hash) => {
                 let idle = i64::try_from(state.chat_session_idle.as_secs()).unwrap_or(i64::MAX);
                 db::chat_sessions::find_principal(&state.db, hash, idle).await

@@ -8,6 +8,7 @@ pub mod gate;
 pub mod json;
 pub mod list;
 pub mod path;
+pub mod principal_cache;
 pub mod rate_limit;
 pub mod time;
 pub mod upload;

@@ -23,6 +23,7 @@ const MAX_KEY_PROPERTIES: usize = 1000;
 /// POST /admin/reset
 pub async fn reset(State(state): State<AppState>) -> Result<Response, ApiError> {
     db::reset(&state.db).await?;
+    state.principals.clear();
     Ok(envelope::success())
 }
 
@@ -96,9 +97,11 @@ pub async fn revoke_api_key(
     State(state): State<AppState>,
     Id(id): Id,
 ) -> Result<Response, ApiError> {
-    db::api_keys::revoke(&state.db, id)
+    let key = db::api_keys::revoke(&state.db, id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    // Other processes learn it through NOTIFY; this one at once.
+    state.principals.forget_user(key.user_id);
     Ok(envelope::success())
 }
 

@@ -34,6 +34,7 @@ pub async fn install(
         .ok_or_else(|| ApiError::invalid("property_id", "not found"))?;
     let mut conn = state.db.acquire().await?;
     let installation = db::applications::install(&mut conn, property.id, MESSAGES_APP).await?;
+    state.principals.forget_user(property.user_id);
     Ok(envelope::single(
         StatusCode::OK,
         views::installation(&installation),
@@ -68,5 +69,6 @@ pub async fn uninstall(
         return Err(ApiError::Unauthorized);
     }
     db::applications::delete(&state.db, id).await?;
+    state.principals.forget_user(owner);
     Ok(envelope::success())
 }

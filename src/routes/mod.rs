@@ -16,7 +16,7 @@ pub mod webhooks;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{delete, get, post};
+use axum::routing::{MethodFilter, delete, get, on, post};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -145,7 +145,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
-        .route("/auth/exchange", get(ui::exchange::exchange))
+        // GET only: a HEAD (a link checker) must not spend the token.
+        .route(
+            "/auth/exchange",
+            on(MethodFilter::GET, ui::exchange::exchange),
+        )
         .route("/console", get(ui::console))
         .route("/ui/{*path}", get(ui::asset))
         .nest("/api/v1", api)

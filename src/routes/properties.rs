@@ -42,6 +42,7 @@ pub async fn create(
         timezone.as_deref(),
     )
     .await?;
+    state.principals.forget_user(principal.user_id);
     Ok(envelope::single(
         StatusCode::CREATED,
         views::property(&property),

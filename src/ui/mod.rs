@@ -81,11 +81,8 @@ fn content_type(mime: &str) -> String {
 /// GET /console: the OTA console (404 when the admin API is off, as `/admin` is).
 pub async fn console(State(state): State<AppState>) -> Response {
     if state.admin_token_hash.is_none() {
-        return pages::error(
-            i18n::Problem::NotFound,
-            i18n::Lang::En,
-            &csp::FrameAncestors::default(),
-        );
+        let never = "'none'".parse().unwrap_or_default();
+        return pages::error(i18n::Problem::NotFound, i18n::Lang::En, &never);
     }
     pages::console()
 }

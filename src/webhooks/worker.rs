@@ -3,7 +3,8 @@
 //!
 //! Wake-ups: a LISTEN on [`super::CHANNEL`] (the `events` trigger NOTIFYs at commit), the time
 //! the next retry falls due, a finished attempt when more work is waiting, and a slow sweep in
-//! case a notification was missed while the listening connection was down.
+//! case a notification was missed while the listening connection was down. With nothing
+//! pending the worker sleeps: one look at the queue per sweep, nothing in between.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -46,6 +47,12 @@ pub struct WorkerConfig {
     pub retention: Duration,
 }
 
+/// The safety sweep of an idle worker. Work arriving wakes it through NOTIFY and retries
+/// through their due time, so this only bounds how late it notices what neither announced (a
+/// retry left by a worker that died, a notification lost while LISTEN was reconnecting): slow,
+/// so that an idle server stays idle.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
+
 /// Longest delay before a retry: longer ones in the schedule are cut to this.
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(30 * 24 * 3600);
 
@@ -63,7 +70,7 @@ impl WorkerConfig {
             lease: timeout
                 .saturating_mul(2)
                 .saturating_add(Duration::from_secs(60)),
-            sweep_interval: Duration::from_secs(5),
+            sweep_interval: SWEEP_INTERVAL,
             shutdown_grace: timeout.min(Duration::from_secs(5)),
             db_writers: 4,
             retention: Duration::from_secs(30 * 24 * 3600),

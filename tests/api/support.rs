@@ -23,6 +23,8 @@ struct Server {
     /// Options of the maintenance database (`postgres`).
     admin: PgConnectOptions,
     template: String,
+    /// URL of the maintenance database, for server processes (see [`database_url`]).
+    url: String,
 }
 
 static SERVER: OnceLock<Server> = OnceLock::new();
@@ -44,11 +46,13 @@ fn server() -> &'static Server {
 }
 
 async fn set_up() -> Server {
-    let admin: PgConnectOptions = match std::env::var("DATABASE_URL") {
-        Ok(url) => url
-            .parse::<PgConnectOptions>()
-            .expect("DATABASE_URL")
-            .database("postgres"),
+    let (admin, url) = match std::env::var("DATABASE_URL") {
+        Ok(url) => (
+            url.parse::<PgConnectOptions>()
+                .expect("DATABASE_URL")
+                .database("postgres"),
+            with_database(&url, "postgres"),
+        ),
         Err(_) => start_embedded().await,
     };
     let admin = admin.log_statements(tracing::log::LevelFilter::Off);
@@ -75,12 +79,16 @@ async fn set_up() -> Server {
         .expect("migrating the template");
     pool.close().await;
     conn.close().await.ok();
-    Server { admin, template }
+    Server {
+        admin,
+        template,
+        url,
+    }
 }
 
 /// The embedded cluster in a temporary folder, stopped and removed by a watchdog once this
-/// test process exits.
-async fn start_embedded() -> PgConnectOptions {
+/// test process exits: its maintenance database's options and URL.
+async fn start_embedded() -> (PgConnectOptions, String) {
     let root = std::env::temp_dir().join(format!("ota-inbox-tests-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap();
@@ -106,7 +114,30 @@ async fn start_embedded() -> PgConnectOptions {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("starting the cluster's watchdog");
-    pg.connect_options("postgres")
+    (pg.connect_options("postgres"), pg.url("postgres"))
+}
+
+/// `url` with its database (the path) replaced by `database`, query string kept.
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let authority_from = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[authority_from..]
+        .find('/')
+        .map_or(base.len(), |i| authority_from + i);
+    format!("{}/{database}{query}", &base[..host_end])
+}
+
+/// The `DATABASE_URL` of a test database, for a server process.
+pub fn database_url(database: &str) -> String {
+    with_database(&server().url, database)
+}
+
+/// A connection to the maintenance database, outside every test database (statistics).
+pub async fn maintenance_connection() -> sqlx::PgConnection {
+    server().admin.connect().await.unwrap()
 }
 
 /// Drops the databases of earlier test runs whose process is gone (DATABASE_URL mode).

@@ -150,6 +150,11 @@ async fn a_token_opens_the_chat_once() {
     let s = scene(&app).await;
     let token = one_time_token(&app, &s.account.key, s.property, "desk").await;
     let url = exchange_url(&token, s.property, "/messages", "");
+    // A link checker's HEAD spends nothing.
+    app.request(Method::HEAD, &url)
+        .send()
+        .await
+        .expect_error(405, "method_not_allowed");
     app.get(&url).send().await.expect_status(StatusCode::OK);
     let again = app.get(&url).send().await;
     assert_error_page(&again, 403, "This link has already been used");

@@ -132,3 +132,50 @@ async fn bad_feed_parameters_are_named() {
         .await
         .expect_error(401, "unauthorized");
 }
+
+#[tokio::test]
+async fn pruning_keeps_recent_events_and_those_a_delivery_refers_to() {
+    let live = Live::new().await;
+    let s = scene(&live).await;
+    let mut sse = stream(&live.router, &s.account.key, None).await;
+    for text in ["old", "old with a delivery", "recent"] {
+        live.guest_writes(s.booking, text).await;
+    }
+    sse.events(3, SOON).await;
+    sqlx::query(
+        "update events set inserted_at = now() - interval '8 days' where payload->>'message' like 'old%'",
+    )
+    .execute(&live.db)
+    .await
+    .unwrap();
+    let webhook: uuid::Uuid = sqlx::query_scalar(
+        r#"insert into webhooks (id, user_id, property_id, callback_url, event_mask, event_names)
+           values (gen_random_uuid(), $1, $2, 'http://127.0.0.1:1/h', '*', '{*}') returning id"#,
+    )
+    .bind(s.account.user_id)
+    .bind(s.property)
+    .fetch_one(&live.db)
+    .await
+    .unwrap();
+    sqlx::query(
+        r#"insert into webhook_deliveries (id, event_id, webhook_id)
+           select gen_random_uuid(), id, $1 from events
+           where payload->>'message' = 'old with a delivery'"#,
+    )
+    .bind(webhook)
+    .execute(&live.db)
+    .await
+    .unwrap();
+
+    let seven_days = 7 * 24 * 3600;
+    let deleted = ota_inbox::db::events::prune(&live.db, seven_days, 100)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1);
+    let left: Vec<String> =
+        sqlx::query_scalar("select payload->>'message' from events order by stream_seq")
+            .fetch_all(&live.db)
+            .await
+            .unwrap();
+    assert_eq!(left, ["old with a delivery", "recent"]);
+}

@@ -496,3 +496,24 @@ async fn streams_end_at_shutdown_and_when_the_key_is_revoked() {
     live.state.shutdown.cancel();
     assert!(sse.ends_within(SOON).await, "the stream ends at shutdown");
 }
+
+#[tokio::test]
+async fn stream_ids_never_go_back_after_a_reset() {
+    let live = Live::new().await;
+    let s = scene(&live).await;
+    let mut sse = stream(&live.router, &s.account.key, None).await;
+    live.guest_writes(s.booking, "before").await;
+    let before = sse.event(SOON).await.unwrap().id.unwrap();
+    drop(sse);
+    live.admin(Method::POST, "/admin/reset")
+        .send()
+        .await
+        .expect_status(StatusCode::OK);
+
+    let s = scene(&live).await;
+    let mut sse = stream(&live.router, &s.account.key, Some(before)).await;
+    live.guest_writes(s.booking, "after").await;
+    let after = sse.event(SOON).await.unwrap();
+    assert_eq!(after.data["message"], "after");
+    assert!(after.id.unwrap() > before, "{after:?} after {before}");
+}
