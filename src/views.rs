@@ -307,12 +307,27 @@ pub fn outbox_entry(e: &db::outbox::OutboxEntry) -> Resource<OutboxAttributes> {
     }
 }
 
+#[derive(Debug, Serialize)]
+pub struct ConsolePropertyAttributes {
+    #[serde(flatten)]
+    pub property: PropertyAttributes,
+    pub user_id: Uuid,
+    pub messages_app: bool,
+}
+
 /// A property as the console lists it: with its owner and whether it has the Messages app.
-pub fn console_property(p: &db::console::ConsoleProperty) -> Value {
-    let mut resource = json!(property(&p.property));
-    resource["attributes"]["user_id"] = json!(p.property.user_id);
-    resource["attributes"]["messages_app"] = json!(p.messages_app);
-    resource
+pub fn console_property(p: &db::console::ConsoleProperty) -> Resource<ConsolePropertyAttributes> {
+    let base = property(&p.property);
+    Resource {
+        id: base.id,
+        kind: base.kind,
+        attributes: ConsolePropertyAttributes {
+            property: base.attributes,
+            user_id: p.property.user_id,
+            messages_app: p.messages_app,
+        },
+        relationships: None,
+    }
 }
 
 #[derive(Debug, Serialize)]

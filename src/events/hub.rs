@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use sqlx::PgPool;
-use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::postgres::PgPoolOptions;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -185,10 +185,7 @@ impl Hub {
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(5))
             .connect_lazy_with((*pool.connect_options()).clone());
-        let mut listener = PgListener::connect_with(&listen_pool).await?;
-        listener
-            .listen_all([EVENTS_CHANNEL, SEQUENCED_CHANNEL, CONSOLE_CHANNEL])
-            .await?;
+        let listener = runner::listen(&listen_pool).await?;
         // Listening first: whatever commits from now on is heard.
         db::events::sequence(&pool, runner::BATCH as i32).await?;
         let last = db::events::last_id(&pool).await?;
@@ -196,6 +193,12 @@ impl Hub {
             let mut position = self.position();
             *position = Some(position.unwrap_or(0).max(last));
         }
-        Ok(runner::spawn(self.clone(), pool, listener, shutdown))
+        Ok(runner::spawn(
+            self.clone(),
+            pool,
+            listen_pool,
+            listener,
+            shutdown,
+        ))
     }
 }

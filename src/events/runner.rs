@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
 
-use super::hub::{EVENTS_CHANNEL, Hint, Hub, SEQUENCED_CHANNEL};
+use super::hub::{CONSOLE_CHANNEL, EVENTS_CHANNEL, Hint, Hub, SEQUENCED_CHANNEL};
 use crate::db;
 
 /// Events numbered by one sequencer run, and read by one query.
@@ -31,15 +31,17 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 const PRUNE_BATCH: i64 = 5000;
 const PRUNE_MAX_BATCHES: usize = 20;
 
-/// Runs the hub on `listener` (already listening) until `shutdown` is cancelled.
+/// Runs the hub on `listener` (already listening, a connection of `listen_pool`) until
+/// `shutdown` is cancelled.
 pub fn spawn(
     hub: Hub,
     pool: PgPool,
+    listen_pool: PgPool,
     listener: PgListener,
     shutdown: CancellationToken,
 ) -> JoinHandle<()> {
     let (signals, received) = mpsc::unbounded_channel();
-    let forward = tokio::spawn(forward(listener, signals));
+    let forward = tokio::spawn(forward(listen_pool, listener, signals));
     tokio::spawn(async move {
         let _forward = AbortOnDrop(forward);
         Loop::new(hub, pool).run(received, shutdown).await;
@@ -68,7 +70,11 @@ impl Drop for AbortOnDrop {
 
 /// Reads notifications and hands them to the hub's loop; reconnects after a lost connection.
 /// A task of its own: reading is not cancellation-safe, so it is never raced in a `select!`.
-async fn forward(mut listener: PgListener, signals: mpsc::UnboundedSender<Signal>) {
+async fn forward(
+    listen_pool: PgPool,
+    mut listener: PgListener,
+    signals: mpsc::UnboundedSender<Signal>,
+) {
     loop {
         let signal = match listener.try_recv().await {
             Ok(Some(notification)) => match notification.channel() {
@@ -82,12 +88,15 @@ async fn forward(mut listener: PgListener, signals: mpsc::UnboundedSender<Signal
                     None => continue,
                 },
             },
-            // Lost and (eagerly) reconnected: what was sent meanwhile is gone.
+            // Lost, and listening again (sqlx reconnects eagerly, LISTEN included, before it
+            // answers): what was sent meanwhile is gone.
             Ok(None) => Signal::Reconnected,
             Err(sqlx::Error::PoolClosed) => return,
             Err(err) => {
+                // Start over on a new connection, and say so once it listens.
                 tracing::warn!(error = %err, "listening for events failed");
-                sleep(ERROR_RETRY).await;
+                drop(listener);
+                listener = relisten(&listen_pool).await;
                 Signal::Reconnected
             }
         };
@@ -95,6 +104,26 @@ async fn forward(mut listener: PgListener, signals: mpsc::UnboundedSender<Signal
             return;
         }
     }
+}
+
+/// A new listening connection, tried once a second until it listens.
+async fn relisten(pool: &PgPool) -> PgListener {
+    loop {
+        sleep(ERROR_RETRY).await;
+        match listen(pool).await {
+            Ok(listener) => return listener,
+            Err(err) => tracing::warn!(error = %err, "listening for events failed"),
+        }
+    }
+}
+
+/// A connection of `pool` listening on the hub's channels.
+pub async fn listen(pool: &PgPool) -> sqlx::Result<PgListener> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener
+        .listen_all([EVENTS_CHANNEL, SEQUENCED_CHANNEL, CONSOLE_CHANNEL])
+        .await?;
+    Ok(listener)
 }
 
 struct Loop {

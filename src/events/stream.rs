@@ -14,7 +14,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures_util::Stream;
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{Instant, sleep_until};
@@ -25,6 +24,7 @@ use crate::db;
 use crate::db::events::{StreamEvent, Visibility};
 use crate::error::ApiError;
 use crate::http::auth::{Credential, Principal};
+use crate::http::gate;
 use crate::http::list::ListQuery;
 
 /// Events read from the database per query of a replay.
@@ -79,7 +79,7 @@ pub async fn visibility_of(
     query: &ListQuery,
 ) -> Result<Visibility, ApiError> {
     let property_ids = match query.uuid_filter("property_id")? {
-        Some(ids) => Some(crate::routes::threads::checked_properties(state, principal, ids).await?),
+        Some(ids) => Some(gate::checked_properties(state, principal, ids).await?),
         None => {
             if db::applications::messaging_properties(&state.db, principal)
                 .await?
@@ -118,9 +118,12 @@ pub fn respond(state: AppState, spec: Spec) -> Result<Response, ApiError> {
         state,
     };
     let stream = futures_util::stream::unfold(reader, |mut reader| async move {
-        reader.next().await.map(|event| (Ok(event), reader))
+        reader
+            .next()
+            .await
+            .map(|event| (Ok::<_, Infallible>(event), reader))
     });
-    let mut response = sse(stream)
+    let mut response = Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(keep_alive).text("keep-alive"))
         .into_response();
     // Proxies must pass events on at once.
@@ -129,10 +132,6 @@ pub fn respond(state: AppState, spec: Spec) -> Result<Response, ApiError> {
         HeaderValue::from_static("no"),
     );
     Ok(response)
-}
-
-fn sse<S: Stream<Item = Result<Event, Infallible>> + Send + 'static>(stream: S) -> Sse<S> {
-    Sse::new(stream)
 }
 
 struct Reader {

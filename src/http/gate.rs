@@ -47,6 +47,28 @@ pub fn check_property(
     }
 }
 
+/// The properties named by `filter[property_id]`: each visible (else 401) with the app (else 403).
+pub async fn checked_properties(
+    state: &AppState,
+    principal: &Principal,
+    mut ids: Vec<uuid::Uuid>,
+) -> Result<Vec<uuid::Uuid>, ApiError> {
+    ids.sort_unstable();
+    ids.dedup();
+    let found = db::applications::properties_with_app(&state.db, &ids).await?;
+    if found.len() != ids.len()
+        || found
+            .iter()
+            .any(|(id, owner, _)| !principal.can_see(*owner, *id))
+    {
+        return Err(ApiError::Unauthorized);
+    }
+    if found.iter().any(|(_, _, app)| !app) {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(ids)
+}
+
 /// Gate 6: the thread's OTA has messaging, and `no_reply_needed` is Booking.com's only.
 pub fn check_thread_endpoint(provider: &str, matched_path: &str) -> Result<Provider, ApiError> {
     let provider = Provider::parse(provider).ok_or(ApiError::NotSupported)?;

@@ -16,7 +16,7 @@ pub mod webhooks;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{MethodFilter, delete, get, on, post};
+use axum::routing::{delete, get, post};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -145,10 +145,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
-        // GET only: a HEAD (a link checker) must not spend the token.
+        // A HEAD (a link checker) must not spend the token: 405.
         .route(
             "/auth/exchange",
-            on(MethodFilter::GET, ui::exchange::exchange),
+            get(ui::exchange::exchange).head(method_not_allowed),
         )
         .route("/console", get(ui::console))
         .route("/ui/{*path}", get(ui::asset))

@@ -13,7 +13,7 @@ use crate::db::threads::{Thread, ThreadFilter};
 use crate::error::ApiError;
 use crate::http::auth::Principal;
 use crate::http::envelope;
-use crate::http::gate::Gated;
+use crate::http::gate::{self, Gated};
 use crate::http::list::{Direction, ListQuery, Order};
 use crate::messaging::{self, ThreadChange};
 use crate::ota::Provider;
@@ -34,7 +34,7 @@ pub async fn list(
     let order = query.order(&ORDERABLE, DEFAULT_ORDER)?;
     let mut filter = read_filter(&query, principal.user_id)?;
     filter.property_ids = match query.uuid_filter("property_id")? {
-        Some(ids) => Some(checked_properties(&state, &principal, ids).await?),
+        Some(ids) => Some(gate::checked_properties(&state, &principal, ids).await?),
         None => messaging_properties(&state, &principal).await?,
     };
     let (rows, total) = db::threads::list(
@@ -49,28 +49,6 @@ pub async fn list(
         rows.iter().map(views::thread).collect(),
         query.meta_ordered(total, order),
     ))
-}
-
-/// The properties named by `filter[property_id]`: each visible (else 401) with the app (else 403).
-pub(crate) async fn checked_properties(
-    state: &AppState,
-    principal: &Principal,
-    mut ids: Vec<uuid::Uuid>,
-) -> Result<Vec<uuid::Uuid>, ApiError> {
-    ids.sort_unstable();
-    ids.dedup();
-    let found = db::applications::properties_with_app(&state.db, &ids).await?;
-    if found.len() != ids.len()
-        || found
-            .iter()
-            .any(|(id, owner, _)| !principal.can_see(*owner, *id))
-    {
-        return Err(ApiError::Unauthorized);
-    }
-    if found.iter().any(|(_, _, app)| !app) {
-        return Err(ApiError::Forbidden);
-    }
-    Ok(ids)
 }
 
 /// The visible properties with the Messages app (`None`: every property of the user has it,

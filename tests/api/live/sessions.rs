@@ -30,6 +30,17 @@ async fn a_session_works_the_messages_api_of_its_property_only() {
         .json();
     assert_eq!(list["meta"]["total"], 1);
     assert_eq!(list["data"][0]["id"], json!(thread));
+    let filtered = app
+        .get(&format!(
+            "/api/v1/message_threads?filter[property_id]={}",
+            s.property
+        ))
+        .bearer(&session)
+        .send()
+        .await
+        .expect_status(StatusCode::OK)
+        .json();
+    assert_eq!(filtered["data"][0]["id"], json!(thread));
     app.get(&format!("/api/v1/message_threads/{other_thread}"))
         .bearer(&session)
         .send()

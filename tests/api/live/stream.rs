@@ -517,3 +517,38 @@ async fn stream_ids_never_go_back_after_a_reset() {
     assert_eq!(after.data["message"], "after");
     assert!(after.id.unwrap() > before, "{after:?} after {before}");
 }
+
+#[tokio::test]
+async fn a_lost_listen_connection_loses_no_event() {
+    let (db, options) = fresh_database().await;
+    let live = Live::on(db, quick()).await;
+    let s = scene(&live).await;
+    let mut sse = stream(&live.router, &s.account.key, None).await;
+    live.guest_writes(s.booking, "before").await;
+    let before = sse.event(SOON).await.unwrap().id.unwrap();
+
+    let mut conn = crate::support::maintenance_connection().await;
+    let ended: Vec<bool> = sqlx::query_scalar(
+        r#"select pg_terminate_backend(pid) from pg_stat_activity
+           where datname = $1 and query like 'LISTEN "ota_inbox_events"%'"#,
+    )
+    .bind(options.get_database().unwrap())
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(ended, vec![true], "the hub's listening connection");
+    // Written while nobody listens: their notifications are lost.
+    for text in ["during 1", "during 2"] {
+        live.guest_writes(s.booking, text).await;
+    }
+    let events = sse.events(2, SOON).await;
+    assert_eq!(ids(&events), vec![before + 1, before + 2]);
+    // And live again.
+    live.guest_writes(s.booking, "after").await;
+    let after = sse.event(SOON).await.unwrap();
+    assert_eq!(
+        (after.id, after.data["message"].as_str()),
+        (Some(before + 3), Some("after"))
+    );
+    sqlx::Connection::close(conn).await.ok();
+}
