@@ -6,7 +6,8 @@
 //
 // then open http://localhost:8090/ (localhost, not 127.0.0.1: another site than the server).
 // Query parameters of the page: property, thread, lng, width, height, show_booking (1/0),
-// hide_attach (1/0). POST /tenants {"key", "property_id"} registers another PMS account (tests).
+// hide_attach (1/0). POST /tenants {"key", "property_id"} registers another PMS account (tests);
+// POST /webhook answers 200 (a webhook receiver for the console's delivery list).
 
 import http from 'node:http';
 import { pathToFileURL } from 'node:url';
@@ -32,7 +33,6 @@ export async function startHost({ server, key, port = 0, hostname = 'localhost' 
   // property id → API key of the PMS account that owns it
   const tenants = new Map();
   let defaultProperty = null;
-  const webhooks = [];
 
   if (key) {
     const res = await fetch(`${server}/api/v1/properties`, { headers: { 'user-api-key': key } });
@@ -68,7 +68,7 @@ export async function startHost({ server, key, port = 0, hostname = 'localhost' 
     return `${server}/auth/exchange?${params}`;
   }
 
-  function page(src, q, token) {
+  function page(src, q) {
     const width = Number(q.get('width')) || 1100;
     const height = Number(q.get('height')) || 700;
     return `<!doctype html>
@@ -84,7 +84,7 @@ export async function startHost({ server, key, port = 0, hostname = 'localhost' 
 <body>
 <header><strong>Example PMS</strong><span>Guest messages</span><span id="unread"></span></header>
 <main>
-<iframe id="chat" title="Guest messages" src="${escapeHtml(src)}" width="${width}" height="${height}" data-token="${escapeHtml(token)}"></iframe>
+<iframe id="chat" title="Guest messages" src="${escapeHtml(src)}" width="${width}" height="${height}"></iframe>
 </main>
 <script>
   const origin = ${JSON.stringify(new URL(server).origin)};
@@ -108,21 +108,16 @@ export async function startHost({ server, key, port = 0, hostname = 'localhost' 
         return res.end();
       }
       if (req.method === 'POST' && url.pathname === '/webhook') {
-        const chunks = [];
-        for await (const c of req) chunks.push(c);
-        webhooks.push({ headers: req.headers, body: Buffer.concat(chunks).toString() });
+        // The PMS's webhook receiver: takes every delivery.
+        for await (const chunk of req) void chunk;
         res.writeHead(200, { 'content-type': 'application/json' });
         return res.end('{"ok":true}');
-      }
-      if (req.method === 'GET' && url.pathname === '/webhooks') {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        return res.end(JSON.stringify(webhooks));
       }
       if (req.method === 'GET' && url.pathname === '/') {
         const propertyId = url.searchParams.get('property') || defaultProperty;
         const token = await oneTimeToken(propertyId, url.searchParams.get('username') || 'Front desk');
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-        return res.end(page(chatUrl(token, propertyId, url.searchParams), url.searchParams, token));
+        return res.end(page(chatUrl(token, propertyId, url.searchParams), url.searchParams));
       }
       res.writeHead(404, { 'content-type': 'text/plain' });
       res.end('not found');
