@@ -5,6 +5,7 @@ import { client, ApiError, query } from './api.js';
 import { openStream } from './stream.js';
 import { h, parseTime, replace } from './dom.js';
 import { ConsoleConversation } from './console-conversation.js';
+import { loadDeliveries as deliveries, loadOutbox as outbox, logEvent } from './console-feeds.js';
 
 const $ = (id) => document.getElementById(id);
 const KEY = 'ota-inbox-admin-token';
@@ -46,7 +47,6 @@ const ctx = {
   notify,
   select: (sel) => select(sel),
   reloadLists: () => reloadLists(),
-  refreshOutbox: () => schedule('outbox', loadOutbox),
   time,
 };
 
@@ -181,6 +181,9 @@ function schedule(name, fn, delay = 120) {
   }, delay));
 }
 
+const loadOutbox = () => outbox(ctx);
+const loadDeliveries = () => deliveries(ctx);
+
 function reloadLists() {
   loadThreads();
   loadBookings();
@@ -270,86 +273,6 @@ function select(sel) {
   conversation.show(sel);
 }
 
-async function loadOutbox() {
-  if (!ctx.propertyId) return;
-  try {
-    const res = await ctx.api.get(`/admin/outbox${byProperty({ 'order[inserted_at]': 'desc', 'pagination[limit]': 30 })}`);
-    const titles = new Map(ctx.threads.map((t) => [t.id, t.attributes.title]));
-    replace($('outbox'), res.data.map((o) => {
-      const a = o.attributes;
-      const p = a.payload || {};
-      const text = a.kind === 'no_reply_needed' ? 'marked: no reply needed' : (p.message || '');
-      const files = (p.attachments || []).length;
-      return h('li', { class: 'entry' },
-        h('span', { class: 'entry-top' },
-          h('span', { class: `badge ${a.kind === 'message' ? 'sent' : 'other'}`, text: a.kind }),
-          h('span', { text: titles.get(a.message_thread_id) || a.message_thread_id }),
-          h('time', { text: time(a.inserted_at) })),
-        text ? h('span', { class: 'entry-text', text }) : null,
-        files ? h('span', { class: 'entry-sub', text: `${files} attachment${files > 1 ? 's' : ''}` }) : null);
-    }));
-    $('outbox-empty').hidden = res.data.length > 0;
-  } catch (err) {
-    notify('Could not load the outbox.', err);
-  }
-}
-
-function attemptLine(at) {
-  const code = at.status_code ?? null;
-  const ok = code !== null && code >= 200 && code < 300;
-  return h('li', { class: ok ? 'ok' : 'failed' },
-    h('span', { text: `#${at.attempt ?? ''} ${code !== null ? `HTTP ${code}` : 'no answer'}` }),
-    at.duration_ms !== undefined ? h('span', { class: 'entry-sub', text: ` ${at.duration_ms} ms` }) : null,
-    at.error ? h('span', { class: 'entry-sub', text: ` ${at.error}` }) : null,
-    h('time', { text: time(at.attempted_at) }));
-}
-
-/** Deliveries whose attempts are unfolded: kept open across the live refreshes. */
-const expanded = new Set();
-
-async function loadDeliveries() {
-  if (!ctx.propertyId) return;
-  try {
-    const res = await ctx.api.get(`/admin/webhook_deliveries${byProperty({ 'pagination[limit]': 30 })}`);
-    replace($('deliveries'), res.data.map((d) => {
-      const a = d.attributes;
-      const attempts = a.attempt_log || [];
-      const state = a.state || 'pending';
-      return h('li', { class: 'entry' },
-        h('span', { class: 'entry-top' },
-          h('span', { class: `badge ${state}`, text: state }),
-          h('strong', { text: a.event || '' }),
-          h('time', { text: time(a.inserted_at) })),
-        h('span', { class: 'entry-sub', text: a.callback_url || a.webhook_id || '' }),
-        attempts.length
-          ? h('details', {
-            open: expanded.has(d.id),
-            on: { toggle: (e) => { if (e.currentTarget.open) expanded.add(d.id); else expanded.delete(d.id); } },
-          }, h('summary', { text: `${attempts.length} attempt${attempts.length > 1 ? 's' : ''}` }),
-            h('ol', { class: 'attempts' }, attempts.map(attemptLine)))
-          : h('span', { class: 'entry-sub', text: 'no attempt yet' }),
-        a.next_attempt_at ? h('span', { class: 'entry-sub', text: `next attempt ${time(a.next_attempt_at)}` }) : null);
-    }));
-    $('deliveries-empty').hidden = res.data.length > 0;
-  } catch (err) {
-    if (!(err instanceof ApiError && err.status === 404)) notify('Could not load the webhook deliveries.', err);
-  }
-}
-
-function logEvent(event, data) {
-  const list = $('events');
-  const title = ctx.threads.find((t) => t.id === data.message_thread_id)?.attributes.title;
-  const what = event.type === 'message' ? `${data.sender}: ${data.message || '(attachment)'}` : (title || data.message_thread_id || '');
-  list.prepend(h('li', { class: 'entry' },
-    h('span', { class: 'entry-top' },
-      h('span', { class: 'badge other', text: `#${event.id}` }),
-      h('strong', { text: event.type }),
-      h('span', { class: 'entry-sub', text: title && event.type === 'message' ? title : '' })),
-    h('span', { class: 'entry-text', text: what })));
-  while (list.children.length > 50) list.lastElementChild.remove();
-  $('events-empty').hidden = true;
-}
-
 function onEvent(event) {
   if (event.type === 'outbox') return schedule('outbox', loadOutbox);
   if (event.type === 'webhook_delivery') return schedule('deliveries', loadDeliveries);
@@ -360,7 +283,7 @@ function onEvent(event) {
     return;
   }
   if (data.property_id && data.property_id !== ctx.propertyId) return;
-  logEvent(event, data);
+  logEvent(ctx, event, data);
   schedule('threads', loadThreads);
   if (event.type === 'message_thread_booking_assigned' || event.type === 'inquiry') schedule('bookings', loadBookings);
   if (data.message_thread_id && data.message_thread_id === ctx.selected?.thread) conversation.refresh();
