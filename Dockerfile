@@ -1,7 +1,7 @@
 # Build with the Rust image, run on slim Debian as an unprivileged user.
 FROM rust:1-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY src src
 COPY migrations migrations
 RUN cargo build --release --locked --bin ota-inbox

@@ -10,6 +10,7 @@ mod gates;
 mod golden;
 mod messages;
 mod provisioning;
+mod robust;
 mod support;
 mod threads;
 mod webhooks;

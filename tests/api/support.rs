@@ -154,6 +154,7 @@ pub async fn fresh_database() -> (PgPool, PgConnectOptions) {
 }
 
 /// The application over its own database.
+#[derive(Clone)]
 pub struct TestApp {
     pub db: PgPool,
     pub router: Router,

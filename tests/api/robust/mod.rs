@@ -1,0 +1,4 @@
+//! Faults that everyday production traffic meets first: concurrent writers, a stuck lock, a
+//! frozen database, slow clients, ambiguous credentials, large attachments, dying workers.
+
+mod concurrency;
