@@ -15,11 +15,13 @@ pub mod webhooks;
 
 use axum::Router;
 use axum::http::header::CONTENT_TYPE;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::http::{HeaderName, HeaderValue, Request};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
 use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -38,6 +40,13 @@ pub struct AppState {
     pub rate_limit: Option<Arc<http::rate_limit::RateLimiter>>,
     /// The outbound client of `POST /api/v1/webhooks/test`.
     pub webhook_test_client: webhooks::TestClient,
+    /// Cancelled when the server begins to shut down (SIGTERM or Ctrl-C), before it drains:
+    /// long-lived responses end when it is.
+    pub shutdown: CancellationToken,
+    /// `REQUEST_TIMEOUT` and `BODY_READ_TIMEOUT`.
+    pub limits: http::deadline::Limits,
+    /// The line in front of each thread's row lock (see [`http::writers`]).
+    pub writers: Arc<http::writers::Writers>,
 }
 
 impl AppState {
@@ -48,7 +57,22 @@ impl AppState {
             max_attachment_bytes,
             rate_limit: None,
             webhook_test_client: webhooks::TestClient::new(webhooks::DEFAULT_TIMEOUT),
+            shutdown: CancellationToken::new(),
+            limits: http::deadline::Limits::default(),
+            writers: http::writers::Writers::new(db::SessionTimeouts::default().lock),
         }
+    }
+
+    /// Sets `REQUEST_TIMEOUT` and `BODY_READ_TIMEOUT`.
+    pub fn with_limits(mut self, limits: http::deadline::Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets how long a request waits in line for a busy thread (`DATABASE_LOCK_TIMEOUT`).
+    pub fn with_lock_timeout(mut self, lock_timeout: std::time::Duration) -> Self {
+        self.writers = http::writers::Writers::new(lock_timeout);
+        self
     }
 
     /// Limits each API key to `per_minute` requests a minute.
@@ -68,9 +92,13 @@ impl AppState {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The whole HTTP application: routes, request ids, request logs and a panic guard.
+/// The whole HTTP application: routes, reruns of rolled-back requests, time limits, request
+/// ids, request logs and a panic guard.
 pub fn app(state: AppState) -> Router {
+    let limits = state.limits;
     routes::router(state)
+        .layer(from_fn(http::retry::retry))
+        .layer(from_fn_with_state(limits, http::deadline::limit))
         .layer(axum::middleware::map_response(json_charset))
         .layer(CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| panic_response(),

@@ -2,17 +2,23 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::postgres::PgConnectOptions;
+use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat};
 use crate::embedded_pg::{self, EmbeddedPg};
+use crate::http::deadline::Limits;
+use crate::http::serve::ServeOptions;
 use crate::webhooks::{Worker, WorkerConfig};
 use crate::{AppState, app, db, demo};
 
 const ADMIN_TOKEN_FILE: &str = "admin-token";
+/// Longest wait for the pool to close once the connections are drained.
+const POOL_CLOSE_LIMIT: Duration = Duration::from_secs(5);
 
 /// What a start prints for the person who ran it.
 #[derive(Debug)]
@@ -78,13 +84,13 @@ async fn serve(
         (None, Some(pg)) => pg.connect_options(embedded_pg::DATABASE),
         (None, None) => anyhow::bail!("no database"),
     };
+    db::migrate(&options)
+        .await
+        .context("running the migrations")?;
+    let options = config.session_timeouts().apply(options);
     let pool = db::connect(options, config.database_max_connections)
         .await
         .context("connecting to PostgreSQL")?;
-    db::MIGRATOR
-        .run(&pool)
-        .await
-        .context("running the migrations")?;
 
     let mut generated_admin_token = None;
     let admin_token = match (&config.admin_token, embedded) {
@@ -109,7 +115,12 @@ async fn serve(
         admin_token.as_deref(),
         config.max_attachment_bytes as usize,
     )
-    .with_webhook_timeout(config.webhook_timeout);
+    .with_webhook_timeout(config.webhook_timeout)
+    .with_limits(Limits {
+        request: config.request_timeout,
+        body_read: config.body_read_timeout,
+    })
+    .with_lock_timeout(config.database_lock_timeout);
     if let Some(per_minute) = config.rate_limit_per_minute {
         state = state.with_rate_limit(per_minute);
     }
@@ -130,13 +141,23 @@ async fn serve(
         generated_admin_token,
         embedded_dir: embedded.map(|pg| pg.dir().to_owned()),
     });
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving")?;
+    let shutdown = state.shutdown.clone();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    let serve_options = ServeOptions {
+        header_read_timeout: config.header_read_timeout,
+        max_connections: config.max_connections as usize,
+        grace: config.shutdown_grace,
+    };
+    crate::http::serve::serve(listener, app(state), serve_options, shutdown).await;
     tracing::info!("shutting down");
     worker.shutdown().await;
-    pool.close().await;
+    // A connection cut mid-statement returns to the pool only once the database answers.
+    if tokio::time::timeout(POOL_CLOSE_LIMIT, pool.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("database connections still busy at exit");
+    }
     Ok(())
 }
 
@@ -154,6 +175,13 @@ fn kept_admin_token(data_dir: &Path) -> anyhow::Result<String> {
     std::fs::write(&path, &token).with_context(|| format!("writing {}", path.display()))?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     Ok(token)
+}
+
+/// Cancels `shutdown` at the first SIGTERM or Ctrl-C.
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    shutdown_signal().await;
+    tracing::info!("shutdown requested");
+    shutdown.cancel();
 }
 
 async fn shutdown_signal() {

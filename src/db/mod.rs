@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{ConnectOptions, Connection, PgPool, Postgres, Transaction};
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -34,6 +34,64 @@ pub fn pool_options(max_connections: u32) -> PgPoolOptions {
 
 pub async fn connect(options: PgConnectOptions, max_connections: u32) -> sqlx::Result<PgPool> {
     pool_options(max_connections).connect_with(options).await
+}
+
+/// What PostgreSQL allows each session of the server: a statement, a wait for a lock, and an
+/// open transaction left idle. Zero turns a limit off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionTimeouts {
+    pub statement: Duration,
+    pub lock: Duration,
+    pub idle_in_transaction: Duration,
+}
+
+impl Default for SessionTimeouts {
+    fn default() -> Self {
+        Self {
+            statement: Duration::from_secs(5),
+            lock: Duration::from_secs(2),
+            idle_in_transaction: Duration::from_secs(30),
+        }
+    }
+}
+
+impl SessionTimeouts {
+    /// The options with the limits set at connection start (no extra round trip).
+    pub fn apply(&self, options: PgConnectOptions) -> PgConnectOptions {
+        let ms = |d: Duration| d.as_millis().to_string();
+        options.options([
+            ("statement_timeout", ms(self.statement)),
+            ("lock_timeout", ms(self.lock)),
+            (
+                "idle_in_transaction_session_timeout",
+                ms(self.idle_in_transaction),
+            ),
+        ])
+    }
+}
+
+/// Lowers the lock timeout for the rest of the transaction.
+pub async fn set_local_lock_timeout(
+    conn: &mut sqlx::PgConnection,
+    timeout: Duration,
+) -> sqlx::Result<()> {
+    // `set local` takes no parameters; the value is a number formatted here.
+    sqlx::query(&format!(
+        "set local lock_timeout = {}",
+        timeout.as_millis().max(1)
+    ))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Runs the migrations on a connection of their own, without the session limits: a migration
+/// may take longer than a request's statement, and waits for another server's migrations.
+pub async fn migrate(options: &PgConnectOptions) -> anyhow::Result<()> {
+    let mut conn = options.connect().await?;
+    let result = MIGRATOR.run(&mut conn).await;
+    conn.close().await.ok();
+    Ok(result?)
 }
 
 /// Names of the constraints whose violations are client errors, mapped by the handlers.

@@ -1,7 +1,8 @@
 //! Wire concerns: the JSON and path extractors, list parameters, field validation, timestamps,
-//! envelopes and authentication.
+//! envelopes, authentication, time limits, reruns of rolled-back requests and the accept loop.
 
 pub mod auth;
+pub mod deadline;
 pub mod envelope;
 pub mod fields;
 pub mod gate;
@@ -9,5 +10,8 @@ pub mod json;
 pub mod list;
 pub mod path;
 pub mod rate_limit;
+pub mod retry;
+pub mod serve;
 pub mod time;
 pub mod upload;
+pub mod writers;

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::http::auth::Principal;
+use crate::http::retry::Rerun;
 
 const WINDOW: Duration = Duration::from_secs(60);
 
@@ -56,8 +57,10 @@ impl RateLimiter {
 
 /// Middleware after authentication: 429 with `Retry-After` once a key's window is used up.
 pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if let (Some(limiter), Some(principal)) =
-        (&state.rate_limit, req.extensions().get::<Principal>())
+    // A request run again after a rolled-back transaction was counted on its first run.
+    let rerun = req.extensions().get::<Rerun>().is_some();
+    if let (Some(limiter), Some(principal), false) =
+        (&state.rate_limit, req.extensions().get::<Principal>(), rerun)
         && let Err(wait) = limiter.check(principal.key_id, Instant::now())
     {
         let mut response = ApiError::TooManyRequests.into_response();

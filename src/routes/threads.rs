@@ -169,10 +169,13 @@ pub async fn close(
     State(state): State<AppState>,
     Gated(thread): Gated<Thread>,
 ) -> Result<Response, ApiError> {
-    db::threads::close(&state.db, thread.id).await?;
-    let thread = db::threads::get(&state.db, thread.id)
+    let turn = state.writers.turn(thread.id).await?;
+    let mut tx = turn.begin(&state.db).await?;
+    db::threads::close(&mut *tx, thread.id).await?;
+    let thread = db::threads::get(&mut *tx, thread.id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    tx.commit().await?;
     Ok(envelope::single(StatusCode::OK, views::thread(&thread)))
 }
 
@@ -181,7 +184,8 @@ pub async fn no_reply_needed(
     State(state): State<AppState>,
     Gated(thread): Gated<Thread>,
 ) -> Result<Response, ApiError> {
-    let mut tx = state.db.begin().await?;
+    let turn = state.writers.turn(thread.id).await?;
+    let mut tx = turn.begin(&state.db).await?;
     let thread = db::threads::lock(&mut tx, thread.id)
         .await?
         .ok_or(ApiError::NotFound)?;

@@ -23,6 +23,8 @@ struct Server {
     /// Options of the maintenance database (`postgres`).
     admin: PgConnectOptions,
     template: String,
+    /// The password of `admin`, for URLs handed to server processes.
+    password: Option<String>,
 }
 
 static SERVER: OnceLock<Server> = OnceLock::new();
@@ -44,11 +46,18 @@ fn server() -> &'static Server {
 }
 
 async fn set_up() -> Server {
-    let admin: PgConnectOptions = match std::env::var("DATABASE_URL") {
-        Ok(url) => url
-            .parse::<PgConnectOptions>()
-            .expect("DATABASE_URL")
-            .database("postgres"),
+    let (admin, password): (PgConnectOptions, Option<String>) = match std::env::var("DATABASE_URL")
+    {
+        Ok(url) => {
+            let password = reqwest::Url::parse(&url)
+                .ok()
+                .and_then(|u| u.password().map(str::to_owned));
+            let options = url
+                .parse::<PgConnectOptions>()
+                .expect("DATABASE_URL")
+                .database("postgres");
+            (options, password)
+        }
         Err(_) => start_embedded().await,
     };
     let admin = admin.log_statements(tracing::log::LevelFilter::Off);
@@ -75,12 +84,16 @@ async fn set_up() -> Server {
         .expect("migrating the template");
     pool.close().await;
     conn.close().await.ok();
-    Server { admin, template }
+    Server {
+        admin,
+        template,
+        password,
+    }
 }
 
 /// The embedded cluster in a temporary folder, stopped and removed by a watchdog once this
-/// test process exits.
-async fn start_embedded() -> PgConnectOptions {
+/// test process exits; answers its options and password.
+async fn start_embedded() -> (PgConnectOptions, Option<String>) {
     let root = std::env::temp_dir().join(format!("ota-inbox-tests-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap();
@@ -106,7 +119,10 @@ async fn start_embedded() -> PgConnectOptions {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("starting the cluster's watchdog");
-    pg.connect_options("postgres")
+    let password = std::fs::read_to_string(dir.join("ota-inbox.password"))
+        .ok()
+        .map(|p| p.trim().to_owned());
+    (pg.connect_options("postgres"), password)
 }
 
 /// Drops the databases of earlier test runs whose process is gone (DATABASE_URL mode).
@@ -148,9 +164,39 @@ pub async fn fresh_database() -> (PgPool, PgConnectOptions) {
     .await
     .unwrap();
     conn.close().await.ok();
-    let options = server.admin.clone().database(&name);
+    // The server's own session limits (statement, lock, idle transaction).
+    let options = db::SessionTimeouts::default().apply(server.admin.clone().database(&name));
     let pool = db::connect(options.clone(), 10).await.unwrap();
     (pool, options)
+}
+
+/// A fresh database (as [`fresh_database`]) and its URL, for a server process of its own.
+pub async fn fresh_database_url() -> (PgPool, String) {
+    let (pool, options) = fresh_database().await;
+    let server = server();
+    let user = options.get_username();
+    let credentials = match &server.password {
+        Some(password) => format!(
+            "{user}:{}",
+            percent_encoding::utf8_percent_encode(password, percent_encoding::NON_ALPHANUMERIC)
+        ),
+        None => user.to_owned(),
+    };
+    let database = options.get_database().unwrap_or("postgres");
+    let url = if options.get_host().starts_with('/') {
+        format!(
+            "postgres://{credentials}@/{database}?host={}&port={}",
+            options.get_host(),
+            options.get_port()
+        )
+    } else {
+        format!(
+            "postgres://{credentials}@{}:{}/{database}",
+            options.get_host(),
+            options.get_port()
+        )
+    };
+    (pool, url)
 }
 
 /// The application over its own database.
@@ -169,6 +215,15 @@ impl TestApp {
         let (db, _) = fresh_database().await;
         let router = app(AppState::new(db.clone(), Some(ADMIN_TOKEN), max));
         Self { db, router }
+    }
+
+    /// The application over `db`, its state set up by `configure`.
+    pub fn over(db: PgPool, configure: impl FnOnce(AppState) -> AppState) -> Self {
+        let state = configure(AppState::new(db.clone(), Some(ADMIN_TOKEN), MAX_ATTACHMENT_BYTES));
+        Self {
+            router: app(state),
+            db,
+        }
     }
 
     pub fn request(&self, method: Method, path: &str) -> Call {

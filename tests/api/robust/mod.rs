@@ -2,3 +2,4 @@
 //! frozen database, slow clients, ambiguous credentials, large attachments, dying workers.
 
 mod concurrency;
+mod locks;
