@@ -15,8 +15,8 @@ pub mod webhooks;
 
 use axum::Router;
 use axum::http::header::CONTENT_TYPE;
-use axum::middleware::{from_fn, from_fn_with_state};
 use axum::http::{HeaderName, HeaderValue, Request};
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 

@@ -59,9 +59,11 @@ impl RateLimiter {
 pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
     // A request run again after a rolled-back transaction was counted on its first run.
     let rerun = req.extensions().get::<Rerun>().is_some();
-    if let (Some(limiter), Some(principal), false) =
-        (&state.rate_limit, req.extensions().get::<Principal>(), rerun)
-        && let Err(wait) = limiter.check(principal.key_id, Instant::now())
+    if let (Some(limiter), Some(principal), false) = (
+        &state.rate_limit,
+        req.extensions().get::<Principal>(),
+        rerun,
+    ) && let Err(wait) = limiter.check(principal.key_id, Instant::now())
     {
         let mut response = ApiError::TooManyRequests.into_response();
         response

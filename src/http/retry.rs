@@ -54,7 +54,10 @@ pub async fn retry(req: Request, next: Next) -> Response {
         let Some(replay) = replay else {
             return response;
         };
-        tracing::info!(run, "running the request again after a rolled-back transaction");
+        tracing::info!(
+            run,
+            "running the request again after a rolled-back transaction"
+        );
         tokio::time::sleep(backoff(run)).await;
         body = replay;
         run += 1;
@@ -243,7 +246,10 @@ mod tests {
         let request = Request::post("/").body(body).unwrap();
         let response = router.oneshot(request).await.unwrap();
         let status = response.status();
-        (status, response.into_body().collect().await.unwrap().to_bytes())
+        (
+            status,
+            response.into_body().collect().await.unwrap().to_bytes(),
+        )
     }
 
     #[tokio::test]

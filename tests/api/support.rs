@@ -219,7 +219,11 @@ impl TestApp {
 
     /// The application over `db`, its state set up by `configure`.
     pub fn over(db: PgPool, configure: impl FnOnce(AppState) -> AppState) -> Self {
-        let state = configure(AppState::new(db.clone(), Some(ADMIN_TOKEN), MAX_ATTACHMENT_BYTES));
+        let state = configure(AppState::new(
+            db.clone(),
+            Some(ADMIN_TOKEN),
+            MAX_ATTACHMENT_BYTES,
+        ));
         Self {
             router: app(state),
             db,

@@ -102,7 +102,10 @@ async fn a_locked_thread_answers_503_within_the_lock_timeout_while_other_request
         response.expect_error(503, "service_unavailable");
         assert_eq!(response.headers["retry-after"], "1");
         // The lock timeout (2 s) or the same time in line, plus room for a busy machine.
-        assert!(elapsed < Duration::from_secs(5), "answered after {elapsed:?}");
+        assert!(
+            elapsed < Duration::from_secs(5),
+            "answered after {elapsed:?}"
+        );
     }
     drop(lock);
 

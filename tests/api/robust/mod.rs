@@ -3,3 +3,5 @@
 
 mod concurrency;
 mod locks;
+mod process;
+mod slow_clients;
