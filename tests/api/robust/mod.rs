@@ -2,6 +2,7 @@
 //! frozen database, slow clients, ambiguous credentials, large attachments, dying workers.
 
 mod concurrency;
+mod frozen;
 mod locks;
 mod process;
 mod slow_clients;

@@ -111,8 +111,8 @@ async fn a_half_sent_head_is_closed_after_the_header_read_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_past_the_cap_wait_until_one_closes() {
-    let server = ServerProcess::start(&[("MAX_CONNECTIONS", "2"), ("HEADER_READ_TIMEOUT", "10m")])
-        .await;
+    let server =
+        ServerProcess::start(&[("MAX_CONNECTIONS", "2"), ("HEADER_READ_TIMEOUT", "10m")]).await;
     // Two idle connections take both places.
     let first = connect(&server).await;
     let _second = connect(&server).await;
@@ -137,4 +137,40 @@ async fn connections_past_the_cap_wait_until_one_closes() {
         .unwrap();
     let answer = String::from_utf8_lossy(&buffer[..n]);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[tokio::test]
+async fn handlers_see_the_clients_address_and_a_drain_with_nothing_open_cuts_nothing() {
+    use axum::Router;
+    use axum::extract::ConnectInfo;
+    use axum::routing::get;
+    use ota_inbox::http::serve::{Drained, ServeOptions, serve};
+    use std::net::SocketAddr;
+    use tokio_util::sync::CancellationToken;
+
+    let router = Router::new().route(
+        "/who",
+        get(|ConnectInfo(addr): ConnectInfo<SocketAddr>| async move { addr.to_string() }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let options = ServeOptions {
+        header_read_timeout: Duration::from_secs(5),
+        max_connections: 4,
+        grace: Duration::from_secs(5),
+    };
+    let server = tokio::spawn(serve(listener, router, options, shutdown.clone()));
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let local = stream.local_addr().unwrap();
+    stream
+        .write_all(b"GET /who HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut stream, Duration::from_secs(5)).await;
+    assert!(answer.ends_with(&local.to_string()), "{answer}");
+    shutdown.cancel();
+    assert_eq!(server.await.unwrap(), Drained { cut: 0 });
+    // The listener is closed: nothing is accepted any more.
+    assert!(TcpStream::connect(addr).await.is_err());
 }
