@@ -2,6 +2,7 @@
 //! frozen database, slow clients, ambiguous credentials, large attachments, dying workers.
 
 mod concurrency;
+mod credentials;
 mod frozen;
 mod locks;
 mod process;
