@@ -47,3 +47,13 @@ begin
     return null;
 end
 $$;
+
+-- Attachments are read a slice at a time (`substring`), which reads only the storage chunks
+-- that hold the slice when the value is stored out of line and uncompressed. Most attachments
+-- (images, PDFs) do not compress anyway. Rows written before keep their storage.
+alter table attachments alter column data set storage external;
+
+-- The credential (API key, or chat session) that uploaded an attachment: until the attachment
+-- is sent, only that credential may download it. No foreign key: a chat session is a
+-- credential too. Uploads from before this column have none, and wait to be sent.
+alter table attachments add column uploader_key_id uuid;
