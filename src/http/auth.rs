@@ -161,8 +161,11 @@ mod tests {
         map
     }
 
+    type Headers = [(&'static str, &'static str)];
+    type Found = Result<Option<String>, ()>;
+
     /// `Ok(Some(key))`, `Ok(None)` or `Err(())` for an ambiguous pair.
-    fn key(pairs: &[(&'static str, &'static str)]) -> Result<Option<String>, ()> {
+    fn key(pairs: &Headers) -> Found {
         presented_key(&headers(pairs))
             .map(|k| k.map(str::to_owned))
             .map_err(|_| ())
@@ -187,7 +190,7 @@ mod tests {
 
     #[test]
     fn ambiguous_credentials_are_refused() {
-        let cases: [(&[(&'static str, &'static str)], Result<Option<String>, ()>); 8] = [
+        let cases: [(&Headers, Found); 8] = [
             (&[("user-api-key", "a"), ("user-api-key", "b")], Err(())),
             (&[("user-api-key", "a"), ("user-api-key", "a")], Err(())),
             (
