@@ -16,7 +16,7 @@ use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::{Instant, sleep, sleep_until};
 use uuid::Uuid;
 
-use super::attempt::{Finished, attempt};
+use super::attempt::{Finished, Lease, attempt};
 use super::client::Outbound;
 use crate::db;
 use crate::db::webhook_deliveries::Claimed;
@@ -32,8 +32,10 @@ pub struct WorkerConfig {
     pub concurrency: usize,
     /// Attempts in flight at once for one webhook, so a slow callback cannot take every slot.
     pub per_webhook: usize,
-    /// How long a claim holds a delivery: longer than any attempt, so that only a worker that
-    /// died lets it fall due again.
+    /// How long a claim holds a delivery. An attempt starts only while at least half of its
+    /// lease is left, and is cut when the lease ends: a delivery whose worker died is sent again
+    /// as soon as its lease ends, and never by two workers at once. Twice `timeout` by default,
+    /// so that a whole attempt always fits.
     pub lease: Duration,
     /// Longest sleep between two looks at the queue when nothing wakes the worker.
     pub sweep_interval: Duration,
@@ -60,9 +62,7 @@ impl WorkerConfig {
                 .collect(),
             concurrency,
             per_webhook: (concurrency / 4).max(1),
-            lease: timeout
-                .saturating_mul(2)
-                .saturating_add(Duration::from_secs(60)),
+            lease: timeout.saturating_mul(2),
             sweep_interval: Duration::from_secs(5),
             shutdown_grace: timeout.min(Duration::from_secs(5)),
             db_writers: 4,
@@ -280,6 +280,9 @@ impl Loop {
     async fn claim(&mut self, room: usize) -> sqlx::Result<(usize, bool)> {
         let full = self.in_flight.full(self.config.per_webhook);
         let limit = (room * 4).min(1000);
+        // Before the claim's transaction: the database starts the lease later than this, so a
+        // lease that ends here by this clock has not ended there yet.
+        let claiming = Instant::now();
         let mut tx = self.pool.begin().await?;
         db::webhook_deliveries::relax_durability(&mut tx).await?;
         let candidates = db::webhook_deliveries::lock_due(&mut tx, &full, limit as i64).await?;
@@ -299,6 +302,14 @@ impl Loop {
         let claimed = db::webhook_deliveries::lease(&mut tx, &chosen, token, lease_ms).await?;
         tx.commit().await?;
         let taken = claimed.len();
+        let lease = Lease {
+            token,
+            length: lease,
+            // A twentieth of the lease to spare for the two clocks and the network.
+            until: claiming
+                .checked_add(lease.saturating_sub(lease / 20))
+                .unwrap_or_else(|| after(MAX_RETRY_DELAY)),
+        };
         for delivery in claimed {
             let handle = self.tasks.spawn(attempt(
                 self.pool.clone(),
@@ -306,7 +317,7 @@ impl Loop {
                 self.schedule.clone(),
                 self.db_writers.clone(),
                 delivery.clone(),
-                token,
+                lease,
             ));
             self.in_flight.add(&handle, &delivery, token);
         }
@@ -482,6 +493,8 @@ mod tests {
     fn the_lease_outlasts_any_attempt() {
         let config = WorkerConfig::new(Duration::from_secs(10), vec![], 32);
         assert!(config.lease > config.timeout);
+        // A killed worker's deliveries are sent again within twice the timeout.
+        assert_eq!(config.lease, Duration::from_secs(20));
         assert_eq!(config.per_webhook, 8);
         assert_eq!(
             WorkerConfig::new(Duration::from_secs(1), vec![], 0).per_webhook,

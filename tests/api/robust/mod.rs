@@ -6,5 +6,5 @@ mod concurrency;
 mod credentials;
 mod frozen;
 mod locks;
-mod process;
+pub mod process;
 mod slow_clients;

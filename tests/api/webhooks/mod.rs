@@ -3,6 +3,7 @@
 mod collection;
 mod delivery;
 mod gates;
+mod hygiene;
 mod receiver;
 mod retries;
 mod test_call;
