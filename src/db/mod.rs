@@ -85,6 +85,20 @@ pub async fn set_local_lock_timeout(
     Ok(())
 }
 
+/// Raises or lowers the statement timeout for the rest of the transaction.
+pub async fn set_local_statement_timeout(
+    conn: &mut sqlx::PgConnection,
+    timeout: Duration,
+) -> sqlx::Result<()> {
+    sqlx::query(&format!(
+        "set local statement_timeout = {}",
+        timeout.as_millis().max(1)
+    ))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Runs the migrations on a connection of their own, without the session limits: a migration
 /// may take longer than a request's statement, and waits for another server's migrations.
 pub async fn migrate(options: &PgConnectOptions) -> anyhow::Result<()> {

@@ -106,6 +106,7 @@ const PRUNE_FIRST: Duration = Duration::from_secs(60);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 const PRUNE_BATCH: i64 = 5000;
 const PRUNE_MAX_BATCHES: usize = 20;
+const PRUNE_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The deliveries this worker holds.
 #[derive(Default)]
@@ -370,7 +371,7 @@ impl Loop {
     async fn prune(&self) {
         let older_than = i64::try_from(self.config.retention.as_secs()).unwrap_or(i64::MAX);
         for _ in 0..PRUNE_MAX_BATCHES {
-            match db::webhook_deliveries::prune(&self.pool, older_than, PRUNE_BATCH).await {
+            match prune_batch(&self.pool, older_than).await {
                 Ok(deleted) if deleted > 0 => {
                     tracing::info!(deleted, "pruned old webhook deliveries");
                     if deleted < PRUNE_BATCH as u64 {
@@ -414,6 +415,15 @@ impl Loop {
             }
         }
     }
+}
+
+/// Deletes one batch of old deliveries; a big batch may take longer than a request's statement.
+async fn prune_batch(pool: &PgPool, older_than_secs: i64) -> sqlx::Result<u64> {
+    let mut tx = pool.begin().await?;
+    db::set_local_statement_timeout(&mut tx, PRUNE_STATEMENT_TIMEOUT).await?;
+    let deleted = db::webhook_deliveries::prune(&mut *tx, older_than_secs, PRUNE_BATCH).await?;
+    tx.commit().await?;
+    Ok(deleted)
 }
 
 /// Forwards the NOTIFYs of new deliveries to the loop; reconnects when the connection drops
