@@ -88,6 +88,18 @@ impl Clock {
     }
 }
 
+/// Runs `work`, which has a time limit of its own (an outbound call), with the request's clock
+/// stopped when there is one.
+pub async fn excluding<T>(clock: Option<&Clock>, work: impl Future<Output = T>) -> T {
+    let Some(clock) = clock else {
+        return work.await;
+    };
+    clock.stop();
+    let done = work.await;
+    clock.restart();
+    done
+}
+
 /// Reads a body within the request's body limit when it has a [`Clock`], else as it comes.
 pub async fn read_body<T>(
     clock: Option<Clock>,

@@ -1,9 +1,9 @@
 //! The webhook collection (§10), with a user key.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use chrono::Utc;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -13,6 +13,7 @@ use crate::db;
 use crate::db::webhooks::{Webhook, WebhookWrite};
 use crate::error::ApiError;
 use crate::http::auth::{Principal, Scope};
+use crate::http::deadline::{self, Clock};
 use crate::http::envelope;
 use crate::http::fields::{BLANK, Fields, INVALID};
 use crate::http::json::JsonBody;
@@ -234,6 +235,7 @@ pub async fn deliveries(
 pub async fn test(
     State(state): State<AppState>,
     principal: Principal,
+    clock: Option<Extension<Clock>>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let (patch, mut f) = form::read(body, Mode::Test)?;
@@ -255,16 +257,17 @@ pub async fn test(
     }
     .to_bytes();
     let outbound = state.webhook_test_client.get().await?;
-    let outcome = outbound
-        .post(&Callback {
-            url: &webhook.callback_url,
-            request_params: &webhook.request_params,
-            headers: &webhook.headers,
-            delivery_id: Uuid::new_v4(),
-            signing_secret: webhook.signing_secret.as_ref().map(|s| s.0.as_str()),
-            body: &body,
-        })
-        .await;
+    let callback = Callback {
+        url: &webhook.callback_url,
+        request_params: &webhook.request_params,
+        headers: &webhook.headers,
+        delivery_id: Uuid::new_v4(),
+        signing_secret: webhook.signing_secret.as_ref().map(|s| s.0.as_str()),
+        body: &body,
+    };
+    // The call has its own limit (WEBHOOK_TIMEOUT): it does not count against the request's.
+    let clock = clock.as_ref().map(|Extension(clock)| clock);
+    let outcome = deadline::excluding(clock, outbound.post(&callback)).await;
     let mut answer = json!({
         "status_code": outcome.status,
         "body": outcome.status.map(|_| String::from_utf8_lossy(&outcome.body).into_owned()),
