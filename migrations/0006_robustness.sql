@@ -57,3 +57,8 @@ alter table attachments alter column data set storage external;
 -- is sent, only that credential may download it. No foreign key: a chat session is a
 -- credential too. Uploads from before this column have none, and wait to be sent.
 alter table attachments add column uploader_key_id uuid;
+
+-- A delivery is due from the moment its row is written, not from the start of the transaction
+-- that writes it: claims read the queue from where they last found work (less a margin), so a
+-- row must not turn up far behind that point when a slow transaction commits it.
+alter table webhook_deliveries alter column next_attempt_at set default clock_timestamp();

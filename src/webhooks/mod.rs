@@ -10,6 +10,7 @@ pub mod client;
 pub mod envelope;
 pub mod form;
 pub mod mask;
+pub mod scan;
 pub mod signing;
 pub mod views;
 pub mod worker;

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use super::attempt::{Finished, Lease, attempt};
 use super::client::Outbound;
+use super::scan::ScanStart;
 use crate::db;
 use crate::db::webhook_deliveries::Claimed;
 
@@ -37,7 +38,8 @@ pub struct WorkerConfig {
     /// as soon as its lease ends, and never by two workers at once. Twice `timeout` by default,
     /// so that a whole attempt always fits.
     pub lease: Duration,
-    /// Longest sleep between two looks at the queue when nothing wakes the worker.
+    /// Longest sleep between two looks at the queue when nothing wakes the worker, and how
+    /// often a claim reads the queue from its beginning (see [`super::scan`]).
     pub sweep_interval: Duration,
     /// How long a stopping worker waits for the attempts in flight before it gives their
     /// deliveries back (they are then sent again, by this or another worker).
@@ -188,6 +190,7 @@ struct Loop {
     db_writers: Arc<Semaphore>,
     tasks: JoinSet<Finished>,
     in_flight: InFlight,
+    scan: ScanStart,
 }
 
 /// Aborts the listening task when the loop ends, however it ends.
@@ -208,6 +211,7 @@ async fn run(
     let wake = Arc::new(Notify::new());
     let _listener = AbortOnDrop(tokio::spawn(listen(pool.clone(), wake.clone())));
     let schedule: Arc<[Duration]> = config.schedule.clone().into();
+    let sweep_interval = config.sweep_interval;
     let db_writers = Arc::new(Semaphore::new(config.db_writers.max(1)));
     let mut this = Loop {
         pool,
@@ -217,6 +221,7 @@ async fn run(
         db_writers,
         tasks: JoinSet::new(),
         in_flight: InFlight::default(),
+        scan: ScanStart::new(sweep_interval),
     };
     tracing::info!(
         concurrency = this.config.concurrency,
@@ -286,13 +291,17 @@ impl Loop {
         let claiming = Instant::now();
         let mut tx = self.pool.begin().await?;
         db::webhook_deliveries::relax_durability(&mut tx).await?;
-        let candidates = db::webhook_deliveries::lock_due(&mut tx, &full, limit as i64).await?;
+        let from = self.scan.next(&full);
+        let candidates =
+            db::webhook_deliveries::lock_due(&mut tx, &full, from, limit as i64).await?;
+        let pairs: Vec<(Uuid, Uuid)> = candidates.iter().map(|(id, w, _)| (*id, *w)).collect();
         let chosen = choose(
-            &candidates,
+            &pairs,
             room,
             self.config.per_webhook,
             &self.in_flight.per_webhook,
         );
+        self.scan.scanned(&candidates, &chosen);
         if chosen.is_empty() {
             tx.commit().await?;
             return Ok((0, false));
@@ -334,7 +343,7 @@ impl Loop {
         }
         // Webhooks at their limit are left out: their finished attempts wake the loop.
         let full = self.in_flight.full(self.config.per_webhook);
-        match db::webhook_deliveries::next_due_in_ms(&self.pool, &full).await {
+        match db::webhook_deliveries::next_due_in_ms(&self.pool, &full, self.scan.current()).await {
             // At least a few milliseconds: a delivery that is due but locked by another
             // worker's claim must not make this loop spin.
             Ok(Some(ms)) => sweep.min(after(Duration::from_millis(ms.max(5) as u64))),
