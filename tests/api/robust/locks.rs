@@ -292,3 +292,65 @@ async fn a_deadlocked_request_is_run_again_and_succeeds() {
     }
     assert_counters_exact(&app).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_cut_by_its_time_limit_mid_transaction_leaves_nothing_and_a_clean_connection() {
+    let (_, options) = fresh_database().await;
+    // Nothing on the database side ends the wait: only the request's own time limit can.
+    let timeouts = SessionTimeouts {
+        statement: Duration::from_secs(60),
+        lock: Duration::from_secs(60),
+        idle_in_transaction: Duration::from_secs(60),
+    };
+    let pool = ota_inbox::db::connect(timeouts.apply(options), 1)
+        .await
+        .unwrap();
+    let app = TestApp::over(pool, |state| {
+        state
+            .with_lock_timeout(Duration::from_secs(60))
+            .with_limits(ota_inbox::http::deadline::Limits {
+                request: Duration::from_secs(1),
+                body_read: Duration::from_secs(5),
+            })
+    });
+    let (account, thread) = one_thread(&app).await;
+    let lock = lock_thread(&app, thread).await;
+    let started = Instant::now();
+    app.post(&format!("/api/v1/message_threads/{thread}/messages"))
+        .key(&account.key)
+        .json(json!({"message": {"message": "cut"}}))
+        .send()
+        .await
+        .expect_error(503, "service_unavailable");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // The lock goes: the cut statement ends on the server, its transaction is rolled back.
+    drop(lock);
+    // The pool's only connection serves the next requests, outside any transaction.
+    for _ in 0..3 {
+        app.get(&format!("/api/v1/message_threads/{thread}"))
+            .key(&account.key)
+            .send()
+            .await
+            .expect_status(StatusCode::OK);
+    }
+    let in_transaction: i64 = sqlx::query_scalar(
+        "select count(*) from pg_stat_activity
+         where datname = current_database() and state like 'idle in transaction%'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(in_transaction, 0);
+    assert_eq!(
+        message_count(&app, thread).await,
+        1,
+        "nothing of the cut send"
+    );
+    app.post(&format!("/api/v1/message_threads/{thread}/messages"))
+        .key(&account.key)
+        .json(json!({"message": {"message": "after"}}))
+        .send()
+        .await
+        .expect_status(StatusCode::OK);
+    assert_eq!(message_count(&app, thread).await, 2);
+}
