@@ -9,6 +9,8 @@ pub mod attempt;
 pub mod client;
 pub mod envelope;
 pub mod form;
+pub mod in_flight;
+pub mod listen;
 pub mod mask;
 pub mod scan;
 pub mod signing;

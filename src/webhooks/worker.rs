@@ -10,17 +10,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 use tokio::sync::{Notify, Semaphore, watch};
-use tokio::task::{AbortHandle, JoinSet};
+use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep, sleep_until};
 use uuid::Uuid;
 
 use super::attempt::{Finished, Lease, attempt};
 use super::client::Outbound;
+use super::in_flight::{InFlight, choose};
+use super::listen::{AbortOnDrop, listen};
 use super::scan::ScanStart;
 use crate::db;
-use crate::db::webhook_deliveries::Claimed;
 
 /// How the worker runs.
 #[derive(Debug, Clone)]
@@ -110,76 +110,12 @@ const PRUNE_BATCH: i64 = 5000;
 const PRUNE_MAX_BATCHES: usize = 20;
 const PRUNE_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The deliveries this worker holds.
-#[derive(Default)]
-struct InFlight {
-    /// task → delivery
-    tasks: HashMap<tokio::task::Id, Uuid>,
-    /// delivery → (claim token, webhook)
-    claims: HashMap<Uuid, (Uuid, Uuid)>,
-    /// webhook → attempts in flight
-    per_webhook: HashMap<Uuid, usize>,
-}
-
-impl InFlight {
-    fn add(&mut self, task: &AbortHandle, claimed: &Claimed, token: Uuid) {
-        self.tasks.insert(task.id(), claimed.id);
-        self.claims.insert(claimed.id, (token, claimed.webhook_id));
-        *self.per_webhook.entry(claimed.webhook_id).or_default() += 1;
-    }
-
-    fn remove(&mut self, task: tokio::task::Id) {
-        let Some(delivery) = self.tasks.remove(&task) else {
-            return;
-        };
-        if let Some((_, webhook)) = self.claims.remove(&delivery)
-            && let Some(count) = self.per_webhook.get_mut(&webhook)
-        {
-            *count -= 1;
-            if *count == 0 {
-                self.per_webhook.remove(&webhook);
-            }
-        }
-    }
-
-    /// Webhooks that have no room left.
-    fn full(&self, per_webhook: usize) -> Vec<Uuid> {
-        self.per_webhook
-            .iter()
-            .filter(|(_, n)| **n >= per_webhook)
-            .map(|(id, _)| *id)
-            .collect()
-    }
-}
-
 /// The instant `delay` from now; far enough for a delay too long to represent.
 fn after(delay: Duration) -> Instant {
     let now = Instant::now();
     now.checked_add(delay)
         .or_else(|| now.checked_add(MAX_RETRY_DELAY))
         .unwrap_or(now)
-}
-
-/// Picks at most `room` of the locked candidates, at most `per_webhook` in flight per webhook.
-fn choose(
-    candidates: &[(Uuid, Uuid)],
-    room: usize,
-    per_webhook: usize,
-    in_flight: &HashMap<Uuid, usize>,
-) -> Vec<Uuid> {
-    let mut counts = in_flight.clone();
-    let mut chosen = Vec::new();
-    for (delivery, webhook) in candidates {
-        if chosen.len() == room {
-            break;
-        }
-        let count = counts.entry(*webhook).or_default();
-        if *count < per_webhook {
-            *count += 1;
-            chosen.push(*delivery);
-        }
-    }
-    chosen
 }
 
 struct Loop {
@@ -191,15 +127,6 @@ struct Loop {
     tasks: JoinSet<Finished>,
     in_flight: InFlight,
     scan: ScanStart,
-}
-
-/// Aborts the listening task when the loop ends, however it ends.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 async fn run(
@@ -435,62 +362,9 @@ async fn prune_batch(pool: &PgPool, older_than_secs: i64) -> sqlx::Result<u64> {
     Ok(deleted)
 }
 
-/// Forwards the NOTIFYs of new deliveries to the loop; reconnects when the connection drops
-/// (and wakes the loop then, since notifications sent meanwhile are lost).
-async fn listen(pool: PgPool, wake: Arc<Notify>) {
-    loop {
-        match PgListener::connect_with(&pool).await {
-            Ok(mut listener) => match listener.listen(super::CHANNEL).await {
-                Ok(()) => {
-                    wake.notify_one();
-                    loop {
-                        match listener.try_recv().await {
-                            Ok(_) => wake.notify_one(),
-                            Err(err) => {
-                                tracing::warn!(error = %err, "listening for webhook events failed");
-                                break;
-                            }
-                        }
-                    }
-                }
-                Err(err) => tracing::warn!(error = %err, "LISTEN for webhook events failed"),
-            },
-            Err(err) => {
-                tracing::warn!(error = %err, "connecting to listen for webhook events failed")
-            }
-        }
-        sleep(Duration::from_secs(1)).await;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn choosing_respects_room_and_the_per_webhook_limit() {
-        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-        let d: Vec<Uuid> = (0..6).map(|_| Uuid::new_v4()).collect();
-        let candidates = vec![
-            (d[0], a),
-            (d[1], a),
-            (d[2], a),
-            (d[3], b),
-            (d[4], b),
-            (d[5], a),
-        ];
-        // Two per webhook, room for three.
-        assert_eq!(
-            choose(&candidates, 3, 2, &HashMap::new()),
-            vec![d[0], d[1], d[3]]
-        );
-        // Webhook a already has one in flight.
-        assert_eq!(
-            choose(&candidates, 10, 2, &HashMap::from([(a, 1)])),
-            vec![d[0], d[3], d[4]]
-        );
-        assert!(choose(&candidates, 0, 2, &HashMap::new()).is_empty());
-    }
 
     #[test]
     fn absurd_delays_are_cut_and_never_overflow() {
