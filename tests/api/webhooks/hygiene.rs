@@ -11,7 +11,7 @@ use super::receiver::{Receiver, Reply};
 use super::{
     active, create_webhook, guest_writes, id_of, put, scene, settled, start_worker, test_config,
 };
-use crate::robust::process::ServerProcess;
+use crate::faults::process::ServerProcess;
 use crate::support::{TestApp, fresh_database_url};
 
 const CONTROL: [&str; 5] = [
