@@ -56,17 +56,28 @@ impl Default for SessionTimeouts {
 }
 
 impl SessionTimeouts {
-    /// The options with the limits set at connection start (no extra round trip).
+    /// The options with the limits set at connection start (no extra round trip). A limit of
+    /// zero is not sent at all: with all three at zero, no `options` startup parameter is sent
+    /// (which some connection poolers refuse).
     pub fn apply(&self, options: PgConnectOptions) -> PgConnectOptions {
-        let ms = |d: Duration| d.as_millis().to_string();
-        options.options([
-            ("statement_timeout", ms(self.statement)),
-            ("lock_timeout", ms(self.lock)),
+        let limits = [
+            ("statement_timeout", self.statement),
+            ("lock_timeout", self.lock),
             (
                 "idle_in_transaction_session_timeout",
-                ms(self.idle_in_transaction),
+                self.idle_in_transaction,
             ),
-        ])
+        ];
+        let set: Vec<(&str, String)> = limits
+            .into_iter()
+            .filter(|(_, limit)| !limit.is_zero())
+            .map(|(name, limit)| (name, limit.as_millis().to_string()))
+            .collect();
+        if set.is_empty() {
+            options
+        } else {
+            options.options(set)
+        }
     }
 }
 
@@ -127,4 +138,39 @@ pub async fn reset(pool: &PgPool) -> sqlx::Result<()> {
     .execute(pool)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_limits_travel_in_the_startup_options_and_zero_sends_nothing() {
+        let base = PgConnectOptions::new();
+        let set = SessionTimeouts::default().apply(base.clone());
+        let options = set.get_options().unwrap_or_default();
+        for expected in [
+            "statement_timeout=5000",
+            "lock_timeout=2000",
+            "idle_in_transaction_session_timeout=30000",
+        ] {
+            assert!(options.contains(expected), "{options}");
+        }
+        let off = SessionTimeouts {
+            statement: Duration::ZERO,
+            lock: Duration::ZERO,
+            idle_in_transaction: Duration::ZERO,
+        };
+        assert_eq!(off.apply(base.clone()).get_options(), base.get_options());
+        let some = SessionTimeouts {
+            statement: Duration::ZERO,
+            ..SessionTimeouts::default()
+        };
+        let options = some
+            .apply(base)
+            .get_options()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(!options.contains("statement_timeout"), "{options}");
+    }
 }
