@@ -242,9 +242,9 @@ impl Loop {
         let lease = Lease {
             token,
             length: lease,
-            // A twentieth of the lease to spare for the two clocks and the network.
+            // A tenth of the lease to spare for the two clocks and the network.
             until: claiming
-                .checked_add(lease.saturating_sub(lease / 20))
+                .checked_add(lease.saturating_sub(lease / 10))
                 .unwrap_or_else(|| after(MAX_RETRY_DELAY)),
         };
         for delivery in claimed {

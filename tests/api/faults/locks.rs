@@ -93,8 +93,10 @@ async fn a_locked_thread_answers_503_within_the_lock_timeout_while_other_request
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Without the line in front of the thread, the writers hold every pool connection and an
+    // unrelated request waits seconds for one.
     assert!(
-        slowest < Duration::from_secs(1),
+        slowest < Duration::from_millis(1500),
         "an unrelated request took {slowest:?}"
     );
     for writer in writers {
