@@ -1,4 +1,5 @@
--- Deadlock-free thread counters, attachments read in slices, uploads bound to their key.
+-- Deadlock-free thread counters, attachments read in slices, uploads bound to their key,
+-- webhook deliveries due from the moment they are written.
 
 -- Thread counters. The trigger of 0003 moved a thread between states with four statements
 -- (old state's rows first, then the new state's), so closing one thread while another thread
