@@ -1,12 +1,15 @@
 //! Webhook delivery benchmark: latency from a guest message's commit to its webhook's arrival
-//! at a local receiver, and deliveries per second with a fast receiver.
+//! at a local receiver, deliveries per second with a fast receiver, and the same under table
+//! bloat: while a transaction elsewhere in the database holds back vacuum.
 //!
 //!     cargo run --release --example webhook_bench
 //!
 //! Uses DATABASE_URL when set (a scratch database is created and dropped), else a private
 //! embedded PostgreSQL cluster in a temporary folder. BENCH_EVENTS (default 1000) sets the
 //! number of latency samples, BENCH_BURST (default 5000) the size of the throughput runs;
-//! BENCH_CONCURRENCY and BENCH_PER_WEBHOOK override the worker's limits (default 32 and 8).
+//! BENCH_CONCURRENCY and BENCH_PER_WEBHOOK override the worker's limits (default 32 and 8);
+//! BENCH_HOLD_SECS (default 60) the length of each sustained run of the bloat comparison (0
+//! skips it).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -37,15 +40,22 @@ type Arrivals = mpsc::UnboundedSender<(Uuid, Instant)>;
 async fn main() -> anyhow::Result<()> {
     let events = env_usize("BENCH_EVENTS", 1000);
     let burst = env_usize("BENCH_BURST", 5000);
+    let hold = Duration::from_secs(env_usize("BENCH_HOLD_SECS", 60) as u64);
 
     let (database, pool) = Database::open().await?;
-    let result = run(&pool, events, burst).await;
+    let result = run(&pool, events, burst, hold, &database).await;
     pool.close().await;
     database.close().await?;
     result
 }
 
-async fn run(pool: &PgPool, events: usize, burst: usize) -> anyhow::Result<()> {
+async fn run(
+    pool: &PgPool,
+    events: usize,
+    burst: usize,
+    hold: Duration,
+    database: &Database,
+) -> anyhow::Result<()> {
     let (tx, mut arrivals) = mpsc::unbounded_channel();
     let receiver = start_receiver(tx).await?;
     let (_user, property, bookings) = seed(pool, &receiver, 8).await?;
@@ -121,7 +131,7 @@ async fn run(pool: &PgPool, events: usize, burst: usize) -> anyhow::Result<()> {
         guest_message(pool, &bookings[i % bookings.len()]).await?;
     }
     let started = Instant::now();
-    let worker = Worker::spawn(pool.clone(), config)?;
+    let worker = Worker::spawn(pool.clone(), config.clone())?;
     drain(&mut arrivals, burst).await?;
     let elapsed = started.elapsed();
     println!(
@@ -131,12 +141,134 @@ async fn run(pool: &PgPool, events: usize, burst: usize) -> anyhow::Result<()> {
     );
     worker.shutdown().await;
 
+    // 4. Bloat: the same sustained load, without and then with a transaction held open
+    // elsewhere in the database, which keeps vacuum (and index cleanup) from removing the
+    // queue's dead rows.
+    if !hold.is_zero() {
+        let mut results = Vec::new();
+        for held in [false, true] {
+            sqlx::query("vacuum webhook_deliveries, webhook_attempts, events")
+                .execute(pool)
+                .await?;
+            let blocker = match held {
+                true => Some(database.hold_back_vacuum().await?),
+                false => None,
+            };
+            let run = sustained(pool, &config, &bookings, &mut arrivals, hold, burst).await?;
+            if let Some(mut blocker) = blocker {
+                sqlx::query("commit").execute(&mut blocker).await?;
+            }
+            println!(
+                "\n{} a transaction held open for {} s:",
+                if held { "with" } else { "without" },
+                hold.as_secs()
+            );
+            println!(
+                "  live: {} events by {} writers, {:.0} deliveries/s (all arrived {:.2} s after the writers stopped)",
+                run.live_events,
+                bookings.len(),
+                run.live_rate,
+                run.live_tail.as_secs_f64()
+            );
+            println!(
+                "  then a backlog of {burst}: {:.0} deliveries/s; queue: {} dead rows, due index {} kB",
+                run.backlog_rate, run.dead_rows, run.due_index_kb
+            );
+            results.push(run);
+        }
+        if let [without, with] = &results[..] {
+            println!(
+                "\nheld / not held: live {:.2}, backlog {:.2}",
+                with.live_rate / without.live_rate,
+                with.backlog_rate / without.backlog_rate
+            );
+        }
+    }
+
     let failed: i64 =
         sqlx::query_scalar("select count(*) from webhook_deliveries where state <> 'delivered'")
             .fetch_one(pool)
             .await?;
     anyhow::ensure!(failed == 0, "{failed} deliveries did not succeed");
     Ok(())
+}
+
+/// What one sustained run measured.
+struct Sustained {
+    live_events: usize,
+    /// Deliveries per second from the first write until the last arrival.
+    live_rate: f64,
+    /// How long after the writers stopped the last delivery arrived.
+    live_tail: Duration,
+    /// Deliveries per second of a backlog written afterwards.
+    backlog_rate: f64,
+    dead_rows: i64,
+    due_index_kb: i64,
+}
+
+/// Writers commit guest messages for `length` while a worker delivers them; then a backlog of
+/// `burst` events is written with the worker stopped and drained by a new one.
+async fn sustained(
+    pool: &PgPool,
+    config: &WorkerConfig,
+    bookings: &[Booking],
+    arrivals: &mut mpsc::UnboundedReceiver<(Uuid, Instant)>,
+    length: Duration,
+    burst: usize,
+) -> anyhow::Result<Sustained> {
+    let worker = Worker::spawn(pool.clone(), config.clone())?;
+    let started = Instant::now();
+    let until = started + length;
+    let mut writers = Vec::new();
+    for booking in bookings {
+        let (pool, booking) = (pool.clone(), booking.clone());
+        writers.push(tokio::spawn(async move {
+            let mut written = 0usize;
+            while Instant::now() < until {
+                guest_message(&pool, &booking).await?;
+                written += 1;
+            }
+            anyhow::Ok(written)
+        }));
+    }
+    let mut live_events = 0;
+    for writer in writers {
+        live_events += writer.await??;
+    }
+    let stopped = Instant::now();
+    drain(arrivals, live_events).await?;
+    let live_tail = stopped.elapsed();
+    let live_rate = live_events as f64 / started.elapsed().as_secs_f64();
+    worker.shutdown().await;
+
+    for i in 0..burst {
+        guest_message(pool, &bookings[i % bookings.len()]).await?;
+    }
+    let started = Instant::now();
+    let worker = Worker::spawn(pool.clone(), config.clone())?;
+    drain(arrivals, burst).await?;
+    let backlog_rate = burst as f64 / started.elapsed().as_secs_f64();
+    worker.shutdown().await;
+
+    // The statistics reach the views within a second or so.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let dead_rows: i64 = sqlx::query_scalar(
+        "select coalesce(n_dead_tup, 0) from pg_stat_user_tables where relname = 'webhook_deliveries'",
+    )
+    .fetch_one(pool)
+    .await?;
+    let due_index_kb: i64 =
+        sqlx::query_scalar("select pg_relation_size('webhook_deliveries_due_idx') / 1024")
+            .fetch_one(pool)
+            .await?;
+    Ok(Sustained {
+        live_events,
+        live_rate,
+        live_tail,
+        backlog_rate,
+        dead_rows,
+        due_index_kb,
+    })
 }
 
 /// A guest message committed on the booking's thread; answers its id.
@@ -322,6 +454,23 @@ impl Database {
         let pool = db::connect(options, 20).await?;
         db::MIGRATOR.run(&pool).await?;
         Ok((database, pool))
+    }
+
+    /// A connection elsewhere in the benchmark's database with a transaction open that holds a
+    /// transaction id and a snapshot: vacuum keeps every row it might still see. Commit to end.
+    async fn hold_back_vacuum(&self) -> anyhow::Result<sqlx::PgConnection> {
+        let options = match self {
+            Database::External { admin, name } => (**admin).clone().database(name),
+            Database::Embedded { pg, .. } => pg.connect_options(embedded_pg::DATABASE),
+        };
+        let mut conn = options.connect().await?;
+        sqlx::query("begin isolation level repeatable read")
+            .execute(&mut conn)
+            .await?;
+        sqlx::query("select txid_current(), count(*) from events")
+            .execute(&mut conn)
+            .await?;
+        Ok(conn)
     }
 
     async fn close(self) -> anyhow::Result<()> {

@@ -110,6 +110,48 @@ pub struct Config {
     /// Bearer token that GET /metrics requires, when set.
     #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+
+    /// Longest a database statement may run (PostgreSQL's statement_timeout; 0: no limit).
+    #[arg(long, env = "DATABASE_STATEMENT_TIMEOUT", default_value = "5s",
+          value_parser = parse_session_timeout)]
+    pub database_statement_timeout: Duration,
+
+    /// Longest a statement waits for a lock, e.g. on a thread another request holds
+    /// (PostgreSQL's lock_timeout; 0: no limit). Also the longest a request waits in line for a
+    /// busy thread.
+    #[arg(long, env = "DATABASE_LOCK_TIMEOUT", default_value = "2s",
+          value_parser = parse_session_timeout)]
+    pub database_lock_timeout: Duration,
+
+    /// Longest a transaction may stay open and idle before PostgreSQL ends its session
+    /// (idle_in_transaction_session_timeout; 0: no limit).
+    #[arg(long, env = "DATABASE_IDLE_IN_TRANSACTION_TIMEOUT", default_value = "30s",
+          value_parser = parse_session_timeout)]
+    pub database_idle_in_transaction_timeout: Duration,
+
+    /// Longest the server works on one request (not counting the time its body takes to
+    /// arrive); beyond, 503 with Retry-After.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_http_timeout)]
+    pub request_timeout: Duration,
+
+    /// Longest a client may take to send a request body; beyond, 408.
+    #[arg(long, env = "BODY_READ_TIMEOUT", default_value = "30s", value_parser = parse_http_timeout)]
+    pub body_read_timeout: Duration,
+
+    /// Longest a client may take to send a request's head; also how long an idle kept-alive
+    /// connection stays open. Beyond, the connection is closed.
+    #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_http_timeout)]
+    pub header_read_timeout: Duration,
+
+    /// Most client connections open at once; more wait to be accepted.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 512,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_connections: u32,
+
+    /// After SIGTERM or Ctrl-C, how long requests in flight may take to finish; the
+    /// connections still open after it are cut and the server exits anyway.
+    #[arg(long, env = "SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_grace)]
+    pub shutdown_grace: Duration,
 }
 
 /// Default of `AUTH_FAILURES_PER_MINUTE`.
@@ -247,6 +289,47 @@ fn parse_retention(raw: &str) -> Result<Duration, String> {
     Ok(retention.min(Duration::from_secs(100 * 365 * 24 * 3600)))
 }
 
+/// A PostgreSQL session limit: `0` (off) or a human duration up to a day.
+fn parse_session_timeout(raw: &str) -> Result<Duration, String> {
+    let timeout = humantime::parse_duration(raw.trim()).map_err(|e| format!("'{raw}': {e}"))?;
+    if timeout > Duration::from_secs(24 * 3600) {
+        return Err("must be 0 (no limit) or at most 24h".to_owned());
+    }
+    if !timeout.is_zero() && timeout < Duration::from_millis(1) {
+        return Err("must be 0 (no limit) or at least 1ms".to_owned());
+    }
+    Ok(timeout)
+}
+
+/// A time limit of the HTTP side: a human duration between 100ms and 1h.
+fn parse_http_timeout(raw: &str) -> Result<Duration, String> {
+    let timeout = humantime::parse_duration(raw.trim()).map_err(|e| format!("'{raw}': {e}"))?;
+    if timeout < Duration::from_millis(100) || timeout > Duration::from_secs(3600) {
+        return Err("must be between 100ms and 1h".to_owned());
+    }
+    Ok(timeout)
+}
+
+/// `SHUTDOWN_GRACE`: a human duration up to an hour; 0 cuts every connection at once.
+fn parse_grace(raw: &str) -> Result<Duration, String> {
+    let grace = humantime::parse_duration(raw.trim()).map_err(|e| format!("'{raw}': {e}"))?;
+    if grace > Duration::from_secs(3600) {
+        return Err("must be at most 1h".to_owned());
+    }
+    Ok(grace)
+}
+
+impl Config {
+    /// The limits PostgreSQL applies to the server's sessions.
+    pub fn session_timeouts(&self) -> crate::db::SessionTimeouts {
+        crate::db::SessionTimeouts {
+            statement: self.database_statement_timeout,
+            lock: self.database_lock_timeout,
+            idle_in_transaction: self.database_idle_in_transaction_timeout,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,6 +411,47 @@ mod tests {
             ("--event-retention", "6d"),
         ] {
             let err = parse(&[flag, value]).unwrap_err().to_string();
+            assert!(err.contains(flag), "{err}");
+        }
+    }
+
+    #[test]
+    fn time_limits_have_safe_defaults_and_bounds() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(
+            config.session_timeouts(),
+            crate::db::SessionTimeouts::default()
+        );
+        assert_eq!(config.database_statement_timeout, Duration::from_secs(5));
+        assert_eq!(config.database_lock_timeout, Duration::from_secs(2));
+        assert_eq!(
+            config.database_idle_in_transaction_timeout,
+            Duration::from_secs(30)
+        );
+        assert_eq!(config.request_timeout, Duration::from_secs(10));
+        assert_eq!(config.body_read_timeout, Duration::from_secs(30));
+        assert_eq!(config.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(config.max_connections, 512);
+        assert_eq!(config.shutdown_grace, Duration::from_secs(30));
+        assert_eq!(parse_session_timeout("0").unwrap(), Duration::ZERO);
+        assert_eq!(
+            parse_session_timeout("250ms").unwrap(),
+            Duration::from_millis(250)
+        );
+        assert!(parse_session_timeout("2d").is_err());
+        assert!(parse_http_timeout("0").is_err());
+        assert!(parse_http_timeout("2h").is_err());
+        assert_eq!(parse_grace("0s").unwrap(), Duration::ZERO);
+        assert!(parse_grace("soon").is_err());
+        for flag in [
+            "--database-lock-timeout",
+            "--request-timeout",
+            "--body-read-timeout",
+            "--header-read-timeout",
+            "--max-connections",
+            "--shutdown-grace",
+        ] {
+            let err = parse(&[flag, "never"]).unwrap_err().to_string();
             assert!(err.contains(flag), "{err}");
         }
     }

@@ -10,8 +10,15 @@ use serde_json::{Value, json};
 /// Field name → messages, as in `{"details": {"message": ["can't be blank"]}}`.
 pub type FieldErrors = BTreeMap<String, Vec<String>>;
 
-/// Seconds a client should wait after a 503.
+/// Seconds a client should wait after a 503 because the database cannot be reached.
 const RETRY_AFTER_SECONDS: &str = "5";
+/// Seconds a client should wait after a 503 for a busy resource or a slow database.
+const RETRY_AFTER_BUSY_SECONDS: &str = "1";
+
+/// Marks a response whose request failed on a deadlock or a serialization failure: nothing of
+/// it was committed, so [`crate::http::retry`] may run the request again.
+#[derive(Debug, Clone, Copy)]
+pub struct Retryable;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -39,6 +46,15 @@ pub enum ApiError {
     BadRequest(FieldErrors),
     #[error("too many requests")]
     TooManyRequests,
+    /// 408: the client did not send its body in time.
+    #[error("request timeout")]
+    RequestTimeout,
+    /// 503: a deadlock or a serialization failure rolled the transaction back.
+    #[error("contention")]
+    Contention(#[source] sqlx::Error),
+    /// 503: waited too long (a lock, a statement, the request's time limit, a busy resource).
+    #[error("timed out: {0}")]
+    TimedOut(&'static str),
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),
     #[error(transparent)]
@@ -69,7 +85,10 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::Contention(_) | Self::TimedOut(_) | Self::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -87,7 +106,10 @@ impl ApiError {
             Self::NotSupported => ("not_supported", "Method not supported"),
             Self::Validation(_) => ("validation_error", "Validation Error"),
             Self::TooManyRequests => ("http_too_many_requests", "Too Many Requests"),
-            Self::Unavailable(_) => ("service_unavailable", "Service Unavailable"),
+            Self::RequestTimeout => ("request_timeout", "Request Timeout"),
+            Self::Contention(_) | Self::TimedOut(_) | Self::Unavailable(_) => {
+                ("service_unavailable", "Service Unavailable")
+            }
             Self::Internal(_) => ("internal_server_error", "Internal Server Error"),
         }
     }
@@ -118,10 +140,24 @@ fn single(field: &str, message: &str) -> FieldErrors {
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         if is_unavailable(&err) {
-            Self::Unavailable(err)
-        } else {
-            Self::Internal(err.into())
+            return Self::Unavailable(err);
         }
+        match sql_state(&err).as_deref() {
+            // 40001 serialization_failure, 40P01 deadlock_detected: rolled back, safe to rerun.
+            Some("40001" | "40P01") => Self::Contention(err),
+            Some("55P03") => Self::TimedOut("lock_timeout"),
+            // 57014 query_canceled: statement_timeout (or a cancel request).
+            Some("57014") => Self::TimedOut("statement_timeout"),
+            Some("25P03") => Self::TimedOut("idle_in_transaction_session_timeout"),
+            _ => Self::Internal(err.into()),
+        }
+    }
+}
+
+fn sql_state(err: &sqlx::Error) -> Option<String> {
+    match err {
+        sqlx::Error::Database(db) => db.code().map(|code| code.into_owned()),
+        _ => None,
     }
 }
 
@@ -150,14 +186,32 @@ impl IntoResponse for ApiError {
             // Logged once, inside the request's span (which carries the request id).
             Self::Internal(err) => tracing::error!(error = ?err, "internal error"),
             Self::Unavailable(err) => tracing::warn!(error = %err, "database unavailable"),
+            Self::Contention(err) => tracing::warn!(error = %err, "transaction rolled back"),
+            Self::TimedOut(what) => tracing::warn!(timeout = what, "timed out"),
             _ => {}
         }
         let mut response = (self.status(), axum::Json(self.body())).into_response();
-        if matches!(self, Self::Unavailable(_)) {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from_static(RETRY_AFTER_SECONDS),
-            );
+        let retry_after = match self {
+            Self::Unavailable(_) => Some(RETRY_AFTER_SECONDS),
+            Self::Contention(_) | Self::TimedOut(_) => Some(RETRY_AFTER_BUSY_SECONDS),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(seconds));
+        }
+        match self {
+            Self::Contention(_) => {
+                response.extensions_mut().insert(Retryable);
+            }
+            // The rest of the body may still be on its way: do not wait for it.
+            Self::RequestTimeout => {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
         }
         response
     }
@@ -217,6 +271,24 @@ mod tests {
                 "Too Many Requests",
             ),
             (
+                ApiError::RequestTimeout,
+                408,
+                "request_timeout",
+                "Request Timeout",
+            ),
+            (
+                ApiError::Contention(sqlx::Error::PoolTimedOut),
+                503,
+                "service_unavailable",
+                "Service Unavailable",
+            ),
+            (
+                ApiError::TimedOut("lock_timeout"),
+                503,
+                "service_unavailable",
+                "Service Unavailable",
+            ),
+            (
                 ApiError::Unavailable(sqlx::Error::PoolTimedOut),
                 503,
                 "service_unavailable",
@@ -259,6 +331,26 @@ mod tests {
         let response = ApiError::Unavailable(sqlx::Error::PoolTimedOut).into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[header::RETRY_AFTER], RETRY_AFTER_SECONDS);
+    }
+
+    #[test]
+    fn busy_answers_carry_retry_after_and_only_contention_is_retryable() {
+        let response = ApiError::Contention(sqlx::Error::PoolTimedOut).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response.headers()[header::RETRY_AFTER],
+            RETRY_AFTER_BUSY_SECONDS
+        );
+        assert!(response.extensions().get::<Retryable>().is_some());
+        let response = ApiError::TimedOut("lock_timeout").into_response();
+        assert_eq!(
+            response.headers()[header::RETRY_AFTER],
+            RETRY_AFTER_BUSY_SECONDS
+        );
+        assert!(response.extensions().get::<Retryable>().is_none());
+        let response = ApiError::RequestTimeout.into_response();
+        assert_eq!(response.headers()[header::CONNECTION], "close");
+        assert!(response.headers().get(header::RETRY_AFTER).is_none());
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod webhooks;
 use axum::Router;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderName, HeaderValue, Request};
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -59,6 +60,10 @@ pub struct AppState {
     pub events: events::Hub,
     /// Who may frame the chat page (`IFRAME_ALLOWED_ORIGINS`).
     pub frame_ancestors: ui::csp::FrameAncestors,
+    /// `REQUEST_TIMEOUT` and `BODY_READ_TIMEOUT`.
+    pub limits: http::deadline::Limits,
+    /// The line in front of each thread's row lock (see [`http::writers`]).
+    pub writers: Arc<http::writers::Writers>,
 }
 
 impl AppState {
@@ -78,7 +83,21 @@ impl AppState {
             shutdown: CancellationToken::new(),
             events: events::Hub::new(events::HubConfig::default()),
             frame_ancestors: ui::csp::FrameAncestors::default(),
+            limits: http::deadline::Limits::default(),
+            writers: http::writers::Writers::new(db::SessionTimeouts::default().lock),
         }
+    }
+
+    /// Sets `REQUEST_TIMEOUT` and `BODY_READ_TIMEOUT`.
+    pub fn with_limits(mut self, limits: http::deadline::Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets how long a request waits in line for a busy thread (`DATABASE_LOCK_TIMEOUT`).
+    pub fn with_lock_timeout(mut self, lock_timeout: std::time::Duration) -> Self {
+        self.writers = http::writers::Writers::new(lock_timeout);
+        self
     }
 
     /// Keeps at most `capacity` principals in memory (`PRINCIPAL_CACHE_SIZE`; 0: none).
@@ -150,9 +169,13 @@ fn auth_failure_limiter(per_minute: u32) -> Option<Arc<http::auth_failures::Auth
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The whole HTTP application: routes, request ids, request logs and a panic guard.
+/// The whole HTTP application: routes, reruns of rolled-back requests, time limits, request
+/// ids, request logs and a panic guard.
 pub fn app(state: AppState) -> Router {
+    let limits = state.limits;
     routes::router(state)
+        .layer(from_fn(http::retry::retry))
+        .layer(from_fn_with_state(limits, http::deadline::limit))
         .layer(axum::middleware::map_response(json_charset))
         .layer(CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| panic_response(),

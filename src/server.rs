@@ -3,18 +3,24 @@
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::postgres::PgConnectOptions;
+use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat};
 use crate::embedded_pg::{self, EmbeddedPg};
 use crate::events::HubConfig;
+use crate::http::deadline::Limits;
+use crate::http::serve::ServeOptions;
 use crate::webhooks::{Worker, WorkerConfig};
 use crate::{AppState, app, db, demo, routes};
 
 const ADMIN_TOKEN_FILE: &str = "admin-token";
+/// Longest wait for the pool to close once the connections are drained.
+const POOL_CLOSE_LIMIT: Duration = Duration::from_secs(5);
 
 /// What a start prints for the person who ran it.
 #[derive(Debug)]
@@ -114,10 +120,13 @@ async fn serve(
         (None, Some(pg)) => pg.connect_options(embedded_pg::DATABASE),
         (None, None) => anyhow::bail!("no database"),
     };
+    db::migrate(&options)
+        .await
+        .context("running the migrations")?;
+    let options = config.session_timeouts().apply(options);
     let pool = db::connect(options, config.database_max_connections)
         .await
         .context("connecting to PostgreSQL")?;
-    db::migrate(&pool).await.context("running the migrations")?;
 
     let mut generated_admin_token = None;
     let admin_token = match (&config.admin_token, embedded) {
@@ -151,7 +160,12 @@ async fn serve(
         chat_session_idle: config.chat_session_idle_timeout,
         ..HubConfig::default()
     })
-    .with_frame_ancestors(config.iframe_allowed_origins.clone());
+    .with_frame_ancestors(config.iframe_allowed_origins.clone())
+    .with_limits(Limits {
+        request: config.request_timeout,
+        body_read: config.body_read_timeout,
+    })
+    .with_lock_timeout(config.database_lock_timeout);
     if let Some(per_minute) = config.rate_limit_per_minute {
         state = state.with_rate_limit_burst(per_minute, config.rate_limit_burst);
     }
@@ -197,16 +211,13 @@ async fn serve(
         embedded_dir: embedded.map(|pg| pg.dir().to_owned()),
         metrics_url,
     });
-    let stopping = shutdown.clone();
-    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listeners.main, service)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            // Event streams end, so that draining does not wait for them.
-            stopping.cancel();
-        })
-        .await
-        .context("serving")?;
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    let serve_options = ServeOptions {
+        header_read_timeout: config.header_read_timeout,
+        max_connections: config.max_connections as usize,
+        grace: config.shutdown_grace,
+    };
+    crate::http::serve::serve(listeners.main, app(state), serve_options, shutdown.clone()).await;
     tracing::info!("shutting down");
     shutdown.cancel();
     let _ = hub.await;
@@ -216,7 +227,13 @@ async fn serve(
         task.abort();
     }
     worker.shutdown().await;
-    pool.close().await;
+    // A connection cut mid-statement returns to the pool only once the database answers.
+    if tokio::time::timeout(POOL_CLOSE_LIMIT, pool.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("database connections still busy at exit");
+    }
     Ok(())
 }
 
@@ -234,6 +251,13 @@ fn kept_admin_token(data_dir: &Path) -> anyhow::Result<String> {
     std::fs::write(&path, &token).with_context(|| format!("writing {}", path.display()))?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     Ok(token)
+}
+
+/// Cancels `shutdown` at the first SIGTERM or Ctrl-C.
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    shutdown_signal().await;
+    tracing::info!("shutdown requested");
+    shutdown.cancel();
 }
 
 /// SIGTERM or Ctrl-C.

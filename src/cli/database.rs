@@ -47,10 +47,12 @@ impl Database {
             }
         };
         let database = async {
+            db::migrate(&options)
+                .await
+                .context("running the migrations")?;
             let pool = db::connect(options, MAX_CONNECTIONS)
                 .await
                 .context("connecting to PostgreSQL")?;
-            db::migrate(&pool).await.context("running the migrations")?;
             anyhow::Ok(pool)
         }
         .await;

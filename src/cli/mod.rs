@@ -34,6 +34,8 @@ pub struct Cli {
     pub serve: Config,
 }
 
+// Parsed once at start-up: the size of the serve settings does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (the default).

@@ -43,6 +43,12 @@ pub struct Booking {
 }
 
 impl Booking {
+    /// The key of the line of writers to this booking's conversation (see
+    /// [`crate::http::writers`]): its thread, or the booking itself before it has one.
+    pub fn writers_key(&self) -> Uuid {
+        self.message_thread_id.unwrap_or(self.id)
+    }
+
     /// The guest's full name, the title of the booking's thread.
     pub fn guest_name(&self) -> String {
         match self

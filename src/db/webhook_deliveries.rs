@@ -45,22 +45,31 @@ pub async fn relax_durability(conn: &mut PgConnection) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// Locks up to `limit` due deliveries (skipping those other workers hold and those of the
-/// `excluded` webhooks), oldest due first: `(delivery id, webhook id)`.
+/// The lower bound of a scan that starts at the beginning of the queue.
+fn scan_bound(from: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    from.unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+/// Locks up to `limit` due deliveries due at `from` or later (`None`: any), skipping those other
+/// workers hold and those of the `excluded` webhooks, oldest due first:
+/// `(delivery id, webhook id, due at)`. The bound is an index condition: the scan starts there.
 pub async fn lock_due(
     conn: &mut PgConnection,
     excluded: &[Uuid],
+    from: Option<DateTime<Utc>>,
     limit: i64,
-) -> sqlx::Result<Vec<(Uuid, Uuid)>> {
+) -> sqlx::Result<Vec<(Uuid, Uuid, DateTime<Utc>)>> {
     sqlx::query_as(
-        r#"select id, webhook_id from webhook_deliveries
-           where state = 'pending' and next_attempt_at <= now() and webhook_id <> all($1)
+        r#"select id, webhook_id, next_attempt_at from webhook_deliveries
+           where state = 'pending' and next_attempt_at >= $3 and next_attempt_at <= now()
+             and webhook_id <> all($1)
            order by next_attempt_at
            limit $2
            for update skip locked"#,
     )
     .bind(excluded)
     .bind(limit)
+    .bind(scan_bound(from))
     .fetch_all(conn)
     .await
 }
@@ -230,19 +239,22 @@ pub async fn record_test(db: impl PgExecutor<'_>, t: &TestRecord<'_>) -> sqlx::R
     Ok(())
 }
 
-/// How long until the next pending delivery of a webhook not `excluded` falls due (zero when
-/// one is due now); `None` when nothing is pending.
+/// How long until the next pending delivery due at `from` or later (`None`: any) of a webhook
+/// not `excluded` falls due (zero when one is due now); `None` when nothing is pending.
 pub async fn next_due_in_ms(
     db: impl PgExecutor<'_>,
     excluded: &[Uuid],
+    from: Option<DateTime<Utc>>,
 ) -> sqlx::Result<Option<i64>> {
     // `min` over no rows is NULL; `greatest(0, NULL)` would make that 0 ("due now"), so the
     // floor at zero is taken here instead.
     let ms: Option<i64> = sqlx::query_scalar(
         r#"select ceil(extract(epoch from (min(next_attempt_at) - now())) * 1000)::bigint
-           from webhook_deliveries where state = 'pending' and webhook_id <> all($1)"#,
+           from webhook_deliveries
+           where state = 'pending' and next_attempt_at >= $2 and webhook_id <> all($1)"#,
     )
     .bind(excluded)
+    .bind(scan_bound(from))
     .fetch_one(db)
     .await?;
     Ok(ms.map(|ms| ms.max(0)))

@@ -93,19 +93,39 @@ pub fn hash_secret(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
-/// The key of `user-api-key: <key>` or `Authorization: Bearer <key>`.
-fn presented_key(headers: &HeaderMap) -> Option<&str> {
-    if let Some(value) = headers.get("user-api-key") {
-        return value.to_str().ok().map(str::trim).filter(|k| !k.is_empty());
+/// The key of `user-api-key: <key>` or `Authorization: Bearer <key>`. Ambiguous credentials
+/// are refused (`Err`), never resolved by picking one: two `user-api-key` headers, two
+/// `Authorization` headers, or both kinds carrying different keys.
+fn presented_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let mut user_api_keys = headers.get_all("user-api-key").iter();
+    let user_api_key = match (user_api_keys.next(), user_api_keys.next()) {
+        (_, Some(_)) => return Err(ApiError::Unauthorized),
+        (Some(value), None) => value.to_str().ok().map(str::trim).filter(|k| !k.is_empty()),
+        (None, None) => None,
+    };
+    match (user_api_key, bearer(headers)?) {
+        (Some(key), Some(token)) if key != token => Err(ApiError::Unauthorized),
+        (Some(key), _) => Ok(Some(key)),
+        (None, token) => Ok(token),
     }
-    bearer(headers)
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+/// The token of `Authorization: Bearer <token>`; two `Authorization` headers are refused.
+fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let value = match (values.next(), values.next()) {
+        (_, Some(_)) => return Err(ApiError::Unauthorized),
+        (Some(value), None) => value,
+        (None, None) => return Ok(None),
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().split_once(' '))
+        .map(|(scheme, token)| (scheme, token.trim()))
+        .filter(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer") && !token.is_empty())
+        .map(|(_, token)| token);
+    Ok(token)
 }
 
 /// The credential a request presented, kept in its extensions (as a hash) so that long-lived
@@ -155,7 +175,7 @@ pub async fn require_api_key(
     if let Some(refused) = auth_failures::refusal(&state, client) {
         return Ok(refused);
     }
-    let key = presented_key(req.headers()).ok_or(ApiError::Unauthorized)?;
+    let key = presented_key(req.headers())?.ok_or(ApiError::Unauthorized)?;
     let credential = Credential::of(key);
     let Some(principal) = credential.principal(&state).await? else {
         auth_failures::count_failure(&state, client);
@@ -208,7 +228,7 @@ async fn require_token(
     if let Some(refused) = auth_failures::refusal(state, client) {
         return Ok(refused);
     }
-    let presented = bearer(req.headers())
+    let presented = bearer(req.headers())?
         .map(hash_secret)
         .ok_or(ApiError::Unauthorized)?;
     if bool::from(presented.ct_eq(expected)) {
@@ -227,35 +247,73 @@ mod tests {
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (name, value) in pairs {
-            map.insert(*name, HeaderValue::from_static(value));
+            map.append(*name, HeaderValue::from_static(value));
         }
         map
     }
 
+    type Headers = [(&'static str, &'static str)];
+    type Found = Result<Option<String>, ()>;
+
+    /// `Ok(Some(key))`, `Ok(None)` or `Err(())` for an ambiguous pair.
+    fn key(pairs: &Headers) -> Found {
+        presented_key(&headers(pairs))
+            .map(|k| k.map(str::to_owned))
+            .map_err(|_| ())
+    }
+
     #[test]
     fn keys_come_from_user_api_key_or_bearer() {
+        assert_eq!(key(&[("user-api-key", "abc")]), Ok(Some("abc".into())));
         assert_eq!(
-            presented_key(&headers(&[("user-api-key", "abc")])),
-            Some("abc")
+            key(&[("authorization", "Bearer abc")]),
+            Ok(Some("abc".into()))
         );
         assert_eq!(
-            presented_key(&headers(&[("authorization", "Bearer abc")])),
-            Some("abc")
+            key(&[("authorization", "bearer  abc ")]),
+            Ok(Some("abc".into()))
         );
-        assert_eq!(
-            presented_key(&headers(&[("authorization", "bearer  abc ")])),
-            Some("abc")
-        );
-        assert_eq!(
-            presented_key(&headers(&[("authorization", "Basic abc")])),
-            None
-        );
-        assert_eq!(
-            presented_key(&headers(&[("authorization", "Bearer ")])),
-            None
-        );
-        assert_eq!(presented_key(&headers(&[("user-api-key", "")])), None);
-        assert_eq!(presented_key(&headers(&[])), None);
+        assert_eq!(key(&[("authorization", "Basic abc")]), Ok(None));
+        assert_eq!(key(&[("authorization", "Bearer ")]), Ok(None));
+        assert_eq!(key(&[("user-api-key", "")]), Ok(None));
+        assert_eq!(key(&[]), Ok(None));
+    }
+
+    #[test]
+    fn ambiguous_credentials_are_refused() {
+        let cases: [(&Headers, Found); 8] = [
+            (&[("user-api-key", "a"), ("user-api-key", "b")], Err(())),
+            (&[("user-api-key", "a"), ("user-api-key", "a")], Err(())),
+            (
+                &[("authorization", "Bearer a"), ("authorization", "Bearer b")],
+                Err(()),
+            ),
+            (
+                &[("authorization", "Bearer a"), ("authorization", "Basic x")],
+                Err(()),
+            ),
+            (
+                &[("user-api-key", "a"), ("authorization", "Bearer b")],
+                Err(()),
+            ),
+            // The same key both ways is one credential.
+            (
+                &[("user-api-key", "a"), ("authorization", "Bearer a")],
+                Ok(Some("a".into())),
+            ),
+            // Another scheme (a proxy's Basic) carries no API key.
+            (
+                &[("user-api-key", "a"), ("authorization", "Basic x")],
+                Ok(Some("a".into())),
+            ),
+            (
+                &[("user-api-key", ""), ("authorization", "Bearer b")],
+                Ok(Some("b".into())),
+            ),
+        ];
+        for (pairs, expected) in cases {
+            assert_eq!(key(pairs), expected, "{pairs:?}");
+        }
     }
 
     #[test]

@@ -166,8 +166,9 @@ pub async fn booking_gate(
     Ok(forward(parts, body, next, booking).await)
 }
 
-/// `/attachments/{id}[/{file_name}]`: the uploader's key, or a key that sees the thread holding
-/// the attachment (whose property must have the Messages app).
+/// `/attachments/{id}[/{file_name}]`: the key that uploaded it, or a key that sees the thread
+/// holding the attachment (whose property must have the Messages app). Reads the attachment's
+/// description only: no byte is read for a refused request.
 pub async fn attachment_gate(
     State(state): State<AppState>,
     req: Request,
@@ -178,7 +179,6 @@ pub async fn attachment_gate(
     let download = db::attachments::get_download(&state.db, id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let uploader = download.attachment.user_id == Some(principal.user_id);
     match (download.owner_id, download.property_id) {
         // In a message: whoever sees its thread, and nobody else (another key of the uploader
         // limited to other properties included).
@@ -188,8 +188,8 @@ pub async fn attachment_gate(
             property_id,
             download.messages_app.unwrap_or(false),
         )?,
-        // Not sent yet: its uploader.
-        _ if uploader => {}
+        // Not sent yet: the credential that uploaded it, not the user's other keys.
+        _ if download.attachment.uploader_key_id == Some(principal.key_id) => {}
         _ => return Err(ApiError::Unauthorized),
     }
     Ok(forward(parts, body, next, download).await)

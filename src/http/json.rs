@@ -1,5 +1,6 @@
 //! The JSON body extractor. Every failure is an [`ApiError`] in the contract's format:
-//! wrong content type → 415, over the route's limit → 413, not JSON or not an object → 400.
+//! wrong content type → 415, over the route's limit → 413, not JSON or not an object → 400,
+//! not sent within `BODY_READ_TIMEOUT` → 408.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -7,6 +8,7 @@ use axum::http::{StatusCode, header};
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
+use crate::http::deadline::{self, Clock};
 
 /// A request body that is a JSON object.
 #[derive(Debug)]
@@ -22,7 +24,9 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                 return Err(ApiError::UnsupportedMediaType);
             }
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        let clock = req.extensions().get::<Clock>().cloned();
+        let read = deadline::read_body(clock, Bytes::from_request(req, state)).await?;
+        let bytes = read.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge
             } else {

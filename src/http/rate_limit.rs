@@ -25,6 +25,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::http::auth::Principal;
+use crate::http::retry::Rerun;
 
 /// Most credentials or addresses tracked at once by one limiter.
 pub const MAX_TRACKED: usize = 100_000;
@@ -172,6 +173,10 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
     let Some(key_id) = req.extensions().get::<Principal>().map(|p| p.key_id) else {
         return next.run(req).await;
     };
+    // A request run again after a rolled-back transaction was counted on its first run.
+    if req.extensions().get::<Rerun>().is_some() {
+        return next.run(req).await;
+    }
     let decision = limiter.check(key_id);
     let mut response = if decision.allowed {
         next.run(req).await

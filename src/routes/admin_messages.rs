@@ -149,14 +149,15 @@ pub async fn booking_guest_message(
     Id(id): Id,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let mut tx = state.db.begin().await?;
-    let booking = db::bookings::get(&mut *tx, id)
+    let booking = db::bookings::get(&state.db, id)
         .await?
         .ok_or(ApiError::NotFound)?;
     if Provider::for_ota(&booking.ota_name).is_none() {
         return Err(ApiError::NotSupported);
     }
     let message = read_guest_message(body, state.max_attachment_bytes)?;
+    let turn = state.writers.turn(booking.writers_key()).await?;
+    let mut tx = turn.begin(&state.db).await?;
     let thread = messaging::lock_booking_thread(&mut tx, &booking).await?;
     let response = deliver(&mut tx, &thread, &message).await?;
     tx.commit().await?;
@@ -169,7 +170,8 @@ pub async fn thread_guest_message(
     Id(id): Id,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let mut tx = state.db.begin().await?;
+    let turn = state.writers.turn(id).await?;
+    let mut tx = turn.begin(&state.db).await?;
     let thread = db::threads::lock(&mut tx, id)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -256,7 +258,8 @@ pub async fn assign_booking(
     Id(id): Id,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let mut tx = state.db.begin().await?;
+    let turn = state.writers.turn(id).await?;
+    let mut tx = turn.begin(&state.db).await?;
     let thread = db::threads::lock(&mut tx, id)
         .await?
         .ok_or(ApiError::NotFound)?;

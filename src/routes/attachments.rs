@@ -1,6 +1,9 @@
-//! Attachments (§7.4): upload as base64 JSON, download as bytes.
+//! Attachments (§7.4): upload as base64 JSON, download as bytes streamed from PostgreSQL a
+//! slice at a time.
 
-use axum::body::Body;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
 use axum::extract::{RawPathParams, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -9,7 +12,7 @@ use serde_json::json;
 
 use crate::AppState;
 use crate::db;
-use crate::db::attachments::{Download, NewAttachment};
+use crate::db::attachments::{Download, NewAttachment, Uploader};
 use crate::error::ApiError;
 use crate::http::auth::Principal;
 use crate::http::fields::Fields;
@@ -34,7 +37,10 @@ pub async fn upload(
             file_type: &file.file_type,
             data: &file.data,
         },
-        Some(principal.user_id),
+        Some(Uploader {
+            user_id: principal.user_id,
+            key_id: principal.key_id,
+        }),
         None,
         0,
     )
@@ -42,8 +48,12 @@ pub async fn upload(
     Ok(axum::Json(json!({ "data": { "id": id, "type": "attachment" } })).into_response())
 }
 
+/// Bytes read from the database per query while a download streams.
+pub const SLICE_BYTES: usize = 256 * 1024;
+
 /// GET /api/v1/attachments/{id} and /api/v1/attachments/{id}/{file_name}
 pub async fn download(
+    State(state): State<AppState>,
     Gated(download): Gated<Download>,
     params: RawPathParams,
     request_headers: HeaderMap,
@@ -84,11 +94,56 @@ pub async fn download(
     if unchanged {
         return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
     }
-    headers.insert(
-        header::CONTENT_LENGTH,
-        HeaderValue::from(attachment.data.len()),
-    );
-    Ok((StatusCode::OK, headers, Body::from(attachment.data)).into_response())
+    let size = usize::try_from(attachment.byte_size).unwrap_or(0);
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    let body = stream(state, attachment.id, size);
+    Ok((StatusCode::OK, headers, body).into_response())
+}
+
+/// The bytes of an attachment, one slice per query as the client reads them. A slice that cannot
+/// be read in time (`REQUEST_TIMEOUT`) or is missing ends the body early, which the client sees
+/// against the `Content-Length`.
+fn stream(state: AppState, id: uuid::Uuid, size: usize) -> Body {
+    let limit = state.limits.request;
+    let slices = futures_util::stream::try_unfold(0usize, move |offset| {
+        let db = state.db.clone();
+        async move {
+            if offset >= size {
+                return Ok(None);
+            }
+            let len = SLICE_BYTES.min(size - offset);
+            let slice = read_slice(&db, id, offset, len, limit).await?;
+            Ok::<_, std::io::Error>(Some((Bytes::from(slice), offset + len)))
+        }
+    });
+    Body::from_stream(slices)
+}
+
+async fn read_slice(
+    db: &sqlx::PgPool,
+    id: uuid::Uuid,
+    offset: usize,
+    len: usize,
+    limit: Duration,
+) -> Result<Vec<u8>, std::io::Error> {
+    let read = tokio::time::timeout(limit, db::attachments::read_slice(db, id, offset, len)).await;
+    let slice = match read {
+        Ok(Ok(Some(slice))) if slice.len() == len => slice,
+        Ok(Ok(_)) => {
+            return Err(std::io::Error::other(
+                "the attachment changed while it was read",
+            ));
+        }
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, attachment_id = %id, "reading an attachment failed");
+            return Err(std::io::Error::other("reading the attachment failed"));
+        }
+        Err(_) => {
+            tracing::warn!(attachment_id = %id, "reading an attachment timed out");
+            return Err(std::io::Error::other("reading the attachment timed out"));
+        }
+    };
+    Ok(slice)
 }
 
 /// `inline` for images (SVG aside: it can carry script), `attachment` otherwise; the file name

@@ -136,7 +136,8 @@ pub async fn send_to_thread(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let outgoing = read_outgoing(body)?;
-    let mut tx = state.db.begin().await?;
+    let turn = state.writers.turn(thread.id).await?;
+    let mut tx = turn.begin(&state.db).await?;
     let thread = db::threads::lock(&mut tx, thread.id)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -151,7 +152,8 @@ pub async fn send_to_booking(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let outgoing = read_outgoing(body)?;
-    let mut tx = state.db.begin().await?;
+    let turn = state.writers.turn(booking.writers_key()).await?;
+    let mut tx = turn.begin(&state.db).await?;
     let thread = messaging::lock_booking_thread(&mut tx, &booking).await?;
     send(&principal, tx, &thread, &outgoing).await
 }

@@ -163,7 +163,8 @@ pub async fn reopen(
 
 /// Closes or reopens a thread; a change is a `message_thread_updated` event in its transaction.
 async fn set_closed(state: &AppState, thread: &Thread, closed: bool) -> Result<Response, ApiError> {
-    let mut tx = state.db.begin().await?;
+    let turn = state.writers.turn(thread.id).await?;
+    let mut tx = turn.begin(&state.db).await?;
     let changed = if closed {
         db::threads::close(&mut *tx, thread.id).await?
     } else {
@@ -189,7 +190,8 @@ pub async fn no_reply_needed(
     State(state): State<AppState>,
     Gated(thread): Gated<Thread>,
 ) -> Result<Response, ApiError> {
-    let mut tx = state.db.begin().await?;
+    let turn = state.writers.turn(thread.id).await?;
+    let mut tx = turn.begin(&state.db).await?;
     let thread = db::threads::lock(&mut tx, thread.id)
         .await?
         .ok_or(ApiError::NotFound)?;

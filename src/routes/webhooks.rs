@@ -1,9 +1,9 @@
 //! The webhook collection (§10), with a user key.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use chrono::Utc;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -14,6 +14,7 @@ use crate::db::webhook_deliveries::TestRecord;
 use crate::db::webhooks::{Webhook, WebhookWrite};
 use crate::error::ApiError;
 use crate::http::auth::{Principal, Scope};
+use crate::http::deadline::{self, Clock};
 use crate::http::envelope;
 use crate::http::fields::{BLANK, Fields, INVALID};
 use crate::http::json::{JsonBody, OptionalJsonBody};
@@ -247,6 +248,7 @@ pub async fn deliveries(
 pub async fn test(
     State(state): State<AppState>,
     principal: Principal,
+    clock: Option<Extension<Clock>>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let (patch, mut f) = form::read(body, Mode::Test)?;
@@ -255,7 +257,7 @@ pub async fn test(
         check_property(&state, &principal, property_id, &mut f).await?;
     }
     f.finish()?;
-    let outcome = call(&state, &webhook, principal.user_id, Uuid::new_v4()).await?;
+    let outcome = call(&state, &clock, &webhook, principal.user_id, Uuid::new_v4()).await?;
     Ok(answer(outcome))
 }
 
@@ -265,6 +267,7 @@ pub async fn test(
 pub async fn test_stored(
     State(state): State<AppState>,
     principal: Principal,
+    clock: Option<Extension<Clock>>,
     Id(id): Id,
     OptionalJsonBody(body): OptionalJsonBody,
 ) -> Result<Response, ApiError> {
@@ -273,7 +276,7 @@ pub async fn test_stored(
     let webhook = overrides.apply_to(WebhookWrite::from(&stored));
     let attempt_id = Uuid::new_v4();
     let attempted_at = Utc::now();
-    let outcome = call(&state, &webhook, stored.user_id, attempt_id).await?;
+    let outcome = call(&state, &clock, &webhook, stored.user_id, attempt_id).await?;
     let record = TestRecord {
         id: attempt_id,
         webhook_id: stored.id,
@@ -290,6 +293,7 @@ pub async fn test_stored(
 /// One `test` event to a webhook, sent with `delivery_id` as its `X-Ota-Inbox-Delivery`.
 async fn call(
     state: &AppState,
+    clock: &Option<Extension<Clock>>,
     webhook: &WebhookWrite,
     user_id: Uuid,
     delivery_id: Uuid,
@@ -307,16 +311,17 @@ async fn call(
     }
     .to_bytes();
     let outbound = state.webhook_test_client.get().await?;
-    Ok(outbound
-        .post(&Callback {
-            url: &webhook.callback_url,
-            request_params: &webhook.request_params,
-            headers: &webhook.headers,
-            delivery_id,
-            signing_secret: webhook.signing_secret.as_ref().map(|s| s.0.as_str()),
-            body: &body,
-        })
-        .await)
+    let callback = Callback {
+        url: &webhook.callback_url,
+        request_params: &webhook.request_params,
+        headers: &webhook.headers,
+        delivery_id,
+        signing_secret: webhook.signing_secret.as_ref().map(|s| s.0.as_str()),
+        body: &body,
+    };
+    // The call has its own limit (WEBHOOK_TIMEOUT): it does not count against the request's.
+    let clock = clock.as_ref().map(|Extension(clock)| clock);
+    Ok(deadline::excluding(clock, outbound.post(&callback)).await)
 }
 
 /// `{"status_code", "body", "error"?}`: what the callback answered (as Channex answers).

@@ -7,10 +7,10 @@ use std::time::Duration;
 use chrono::Utc;
 use sqlx::PgPool;
 use tokio::sync::Semaphore;
-use tokio::time::sleep;
+use tokio::time::{Instant, sleep, timeout_at};
 use uuid::Uuid;
 
-use super::client::{Callback, Outbound, Verdict};
+use super::client::{Callback, Outbound, Outcome, Verdict};
 use super::envelope::Envelope;
 use crate::db;
 use crate::db::webhook_deliveries::{AttemptRecord, Claimed};
@@ -22,15 +22,30 @@ pub struct Finished {
     pub retry_in: Option<Duration>,
 }
 
-/// One attempt of one delivery, recorded with its outcome.
+/// The claim a worker holds on a delivery.
+#[derive(Debug, Clone, Copy)]
+pub struct Lease {
+    /// Only the holder of the token may record the outcome.
+    pub token: Uuid,
+    /// The lease's length.
+    pub length: Duration,
+    /// When the attempt must be over, by this process's clock (a little before the database's
+    /// end of the lease).
+    pub until: Instant,
+}
+
+/// One attempt of one delivery, recorded with its outcome. It starts only while at least half
+/// of its lease is left, and is cut when the lease ends: then another worker may take the
+/// delivery, and two workers must never send it at once.
 pub async fn attempt(
     pool: PgPool,
     outbound: Outbound,
     schedule: Arc<[Duration]>,
     db_writers: Arc<Semaphore>,
     claimed: Claimed,
-    token: Uuid,
+    lease: Lease,
 ) -> Finished {
+    let token = lease.token;
     let finished = |retry_in| Finished {
         delivery_id: claimed.id,
         retry_in,
@@ -52,17 +67,35 @@ pub async fn attempt(
         timestamp: claimed.event_at,
     };
     let body = envelope.to_bytes();
+    if lease.until.saturating_duration_since(Instant::now()) < lease.length / 2 {
+        // Started too late (an overloaded process): give it back rather than risk running past
+        // the lease.
+        tracing::warn!(delivery_id = %claimed.id, "a webhook attempt started late; giving it back");
+        if let Err(err) = db::webhook_deliveries::release(&pool, &[claimed.id], token).await {
+            tracing::warn!(error = %err, delivery_id = %claimed.id, "giving back a delivery failed");
+        }
+        return finished(Some(Duration::ZERO));
+    }
     let attempted_at = Utc::now();
-    let outcome = outbound
-        .post(&Callback {
-            url: &claimed.callback_url,
-            request_params: &claimed.request_params,
-            headers: &claimed.headers,
-            delivery_id: claimed.id,
-            signing_secret: claimed.signing_secret.as_ref().map(|s| s.0.as_str()),
-            body: &body,
-        })
-        .await;
+    let started = Instant::now();
+    let callback = Callback {
+        url: &claimed.callback_url,
+        request_params: &claimed.request_params,
+        headers: &claimed.headers,
+        delivery_id: claimed.id,
+        signing_secret: claimed.signing_secret.as_ref().map(|s| s.0.as_str()),
+        body: &body,
+    };
+    let outcome = match timeout_at(lease.until, outbound.post(&callback)).await {
+        Ok(outcome) => outcome,
+        // Dropping the request closes its connection: nothing more is sent.
+        Err(_) => Outcome {
+            status: None,
+            body: Vec::new(),
+            error: Some("cut at the end of the worker's lease".to_owned()),
+            duration: started.elapsed(),
+        },
+    };
     let verdict = outcome.verdict();
     let attempt_number = claimed.attempts.saturating_add(1);
     let retry_in = match verdict {

@@ -160,8 +160,12 @@ impl Outbound {
     }
 }
 
-/// The callback URL with `request_params` appended to its query.
+/// The callback URL with `request_params` appended to its query. A URL with control characters
+/// (stored before they were refused) is not called: parsing would drop them and call another URL.
 fn url_with_params(callback_url: &str, params: &Value) -> Option<reqwest::Url> {
+    if callback_url.chars().any(char::is_control) {
+        return None;
+    }
     let mut url = reqwest::Url::parse(callback_url).ok()?;
     if let Some(params) = params.as_object().filter(|p| !p.is_empty()) {
         let mut query = url.query_pairs_mut();
@@ -257,6 +261,7 @@ mod tests {
         );
         let plain = url_with_params("http://pms.example/hook", &json!({})).unwrap();
         assert_eq!(plain.as_str(), "http://pms.example/hook");
+        assert!(url_with_params("http://pms.example/ho\nok", &json!({})).is_none());
     }
 
     #[test]

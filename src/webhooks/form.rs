@@ -205,9 +205,11 @@ fn param_entry(name: &str, value: &str) -> bool {
         && !value.contains('\0')
 }
 
-/// An absolute `http` or `https` URL with a host.
+/// An absolute `http` or `https` URL with a host, exactly as written: control characters
+/// (CR, LF, TAB, any C0 or C1 character, DEL) are refused, not dropped as URL parsers do, so the
+/// URL stored is the URL called.
 pub fn is_callback_url(raw: &str) -> bool {
-    if raw.trim() != raw {
+    if raw.trim() != raw || raw.chars().any(char::is_control) {
         return false;
     }
     match reqwest::Url::parse(raw) {
@@ -311,6 +313,18 @@ mod tests {
             "file:///etc/passwd",
         ] {
             assert!(!is_callback_url(bad), "{bad}");
+        }
+        for bad in [
+            "http://pms.example/ho\r\nok",
+            "http://pms.example/ho\nok",
+            "http://pms.example/ho\tok",
+            "http://pms.\texample/",
+            "http://pms.example/\u{7f}",
+            "http://pms.example/\u{0}",
+            "http://pms.example/\u{1b}",
+            "http://pms.example/\u{85}",
+        ] {
+            assert!(!is_callback_url(bad), "{bad:?}");
         }
     }
 

@@ -11,16 +11,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 use tokio::sync::{Notify, Semaphore, watch};
-use tokio::task::{AbortHandle, JoinSet};
+use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep, sleep_until};
 use uuid::Uuid;
 
-use super::attempt::{Finished, attempt};
+use super::attempt::{Finished, Lease, attempt};
 use super::client::Outbound;
+use super::in_flight::{InFlight, choose};
+use super::listen::{AbortOnDrop, listen};
+use super::scan::ScanStart;
 use crate::db;
-use crate::db::webhook_deliveries::Claimed;
 
 /// How the worker runs.
 #[derive(Debug, Clone)]
@@ -33,10 +34,13 @@ pub struct WorkerConfig {
     pub concurrency: usize,
     /// Attempts in flight at once for one webhook, so a slow callback cannot take every slot.
     pub per_webhook: usize,
-    /// How long a claim holds a delivery: longer than any attempt, so that only a worker that
-    /// died lets it fall due again.
+    /// How long a claim holds a delivery. An attempt starts only while at least half of its
+    /// lease is left, and is cut when the lease ends: a delivery whose worker died is sent again
+    /// as soon as its lease ends, and never by two workers at once. Twice `timeout` by default,
+    /// so that a whole attempt always fits.
     pub lease: Duration,
-    /// Longest sleep between two looks at the queue when nothing wakes the worker.
+    /// Longest sleep between two looks at the queue when nothing wakes the worker, and how
+    /// often a claim reads the queue from its beginning (see [`super::scan`]).
     pub sweep_interval: Duration,
     /// How long a stopping worker waits for the attempts in flight before it gives their
     /// deliveries back (they are then sent again, by this or another worker).
@@ -67,9 +71,7 @@ impl WorkerConfig {
                 .collect(),
             concurrency,
             per_webhook: (concurrency / 4).max(1),
-            lease: timeout
-                .saturating_mul(2)
-                .saturating_add(Duration::from_secs(60)),
+            lease: timeout.saturating_mul(2),
             sweep_interval: SWEEP_INTERVAL,
             shutdown_grace: timeout.min(Duration::from_secs(5)),
             db_writers: 4,
@@ -113,48 +115,7 @@ const PRUNE_FIRST: Duration = Duration::from_secs(60);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 const PRUNE_BATCH: i64 = 5000;
 const PRUNE_MAX_BATCHES: usize = 20;
-
-/// The deliveries this worker holds.
-#[derive(Default)]
-struct InFlight {
-    /// task → delivery
-    tasks: HashMap<tokio::task::Id, Uuid>,
-    /// delivery → (claim token, webhook)
-    claims: HashMap<Uuid, (Uuid, Uuid)>,
-    /// webhook → attempts in flight
-    per_webhook: HashMap<Uuid, usize>,
-}
-
-impl InFlight {
-    fn add(&mut self, task: &AbortHandle, claimed: &Claimed, token: Uuid) {
-        self.tasks.insert(task.id(), claimed.id);
-        self.claims.insert(claimed.id, (token, claimed.webhook_id));
-        *self.per_webhook.entry(claimed.webhook_id).or_default() += 1;
-    }
-
-    fn remove(&mut self, task: tokio::task::Id) {
-        let Some(delivery) = self.tasks.remove(&task) else {
-            return;
-        };
-        if let Some((_, webhook)) = self.claims.remove(&delivery)
-            && let Some(count) = self.per_webhook.get_mut(&webhook)
-        {
-            *count -= 1;
-            if *count == 0 {
-                self.per_webhook.remove(&webhook);
-            }
-        }
-    }
-
-    /// Webhooks that have no room left.
-    fn full(&self, per_webhook: usize) -> Vec<Uuid> {
-        self.per_webhook
-            .iter()
-            .filter(|(_, n)| **n >= per_webhook)
-            .map(|(id, _)| *id)
-            .collect()
-    }
-}
+const PRUNE_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The instant `delay` from now; far enough for a delay too long to represent.
 fn after(delay: Duration) -> Instant {
@@ -162,28 +123,6 @@ fn after(delay: Duration) -> Instant {
     now.checked_add(delay)
         .or_else(|| now.checked_add(MAX_RETRY_DELAY))
         .unwrap_or(now)
-}
-
-/// Picks at most `room` of the locked candidates, at most `per_webhook` in flight per webhook.
-fn choose(
-    candidates: &[(Uuid, Uuid)],
-    room: usize,
-    per_webhook: usize,
-    in_flight: &HashMap<Uuid, usize>,
-) -> Vec<Uuid> {
-    let mut counts = in_flight.clone();
-    let mut chosen = Vec::new();
-    for (delivery, webhook) in candidates {
-        if chosen.len() == room {
-            break;
-        }
-        let count = counts.entry(*webhook).or_default();
-        if *count < per_webhook {
-            *count += 1;
-            chosen.push(*delivery);
-        }
-    }
-    chosen
 }
 
 struct Loop {
@@ -194,15 +133,7 @@ struct Loop {
     db_writers: Arc<Semaphore>,
     tasks: JoinSet<Finished>,
     in_flight: InFlight,
-}
-
-/// Aborts the listening task when the loop ends, however it ends.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+    scan: ScanStart,
 }
 
 async fn run(
@@ -214,6 +145,7 @@ async fn run(
     let wake = Arc::new(Notify::new());
     let _listener = AbortOnDrop(tokio::spawn(listen(pool.clone(), wake.clone())));
     let schedule: Arc<[Duration]> = config.schedule.clone().into();
+    let sweep_interval = config.sweep_interval;
     let db_writers = Arc::new(Semaphore::new(config.db_writers.max(1)));
     let mut this = Loop {
         pool,
@@ -223,6 +155,7 @@ async fn run(
         db_writers,
         tasks: JoinSet::new(),
         in_flight: InFlight::default(),
+        scan: ScanStart::new(sweep_interval),
     };
     tracing::info!(
         concurrency = this.config.concurrency,
@@ -287,15 +220,22 @@ impl Loop {
     async fn claim(&mut self, room: usize) -> sqlx::Result<(usize, bool)> {
         let full = self.in_flight.full(self.config.per_webhook);
         let limit = (room * 4).min(1000);
+        // Before the claim's transaction: the database starts the lease later than this, so a
+        // lease that ends here by this clock has not ended there yet.
+        let claiming = Instant::now();
         let mut tx = self.pool.begin().await?;
         db::webhook_deliveries::relax_durability(&mut tx).await?;
-        let candidates = db::webhook_deliveries::lock_due(&mut tx, &full, limit as i64).await?;
+        let from = self.scan.next(&full);
+        let candidates =
+            db::webhook_deliveries::lock_due(&mut tx, &full, from, limit as i64).await?;
+        let pairs: Vec<(Uuid, Uuid)> = candidates.iter().map(|(id, w, _)| (*id, *w)).collect();
         let chosen = choose(
-            &candidates,
+            &pairs,
             room,
             self.config.per_webhook,
             &self.in_flight.per_webhook,
         );
+        self.scan.scanned(&candidates, &chosen);
         if chosen.is_empty() {
             tx.commit().await?;
             return Ok((0, false));
@@ -306,6 +246,14 @@ impl Loop {
         let claimed = db::webhook_deliveries::lease(&mut tx, &chosen, token, lease_ms).await?;
         tx.commit().await?;
         let taken = claimed.len();
+        let lease = Lease {
+            token,
+            length: lease,
+            // A tenth of the lease to spare for the two clocks and the network.
+            until: claiming
+                .checked_add(lease.saturating_sub(lease / 10))
+                .unwrap_or_else(|| after(MAX_RETRY_DELAY)),
+        };
         for delivery in claimed {
             let handle = self.tasks.spawn(attempt(
                 self.pool.clone(),
@@ -313,7 +261,7 @@ impl Loop {
                 self.schedule.clone(),
                 self.db_writers.clone(),
                 delivery.clone(),
-                token,
+                lease,
             ));
             self.in_flight.add(&handle, &delivery, token);
         }
@@ -329,7 +277,7 @@ impl Loop {
         }
         // Webhooks at their limit are left out: their finished attempts wake the loop.
         let full = self.in_flight.full(self.config.per_webhook);
-        match db::webhook_deliveries::next_due_in_ms(&self.pool, &full).await {
+        match db::webhook_deliveries::next_due_in_ms(&self.pool, &full, self.scan.current()).await {
             // At least a few milliseconds: a delivery that is due but locked by another
             // worker's claim must not make this loop spin.
             Ok(Some(ms)) => sweep.min(after(Duration::from_millis(ms.max(5) as u64))),
@@ -366,7 +314,7 @@ impl Loop {
     async fn prune(&self) {
         let older_than = i64::try_from(self.config.retention.as_secs()).unwrap_or(i64::MAX);
         for _ in 0..PRUNE_MAX_BATCHES {
-            match db::webhook_deliveries::prune(&self.pool, older_than, PRUNE_BATCH).await {
+            match prune_batch(&self.pool, older_than).await {
                 Ok(deleted) if deleted > 0 => {
                     tracing::info!(deleted, "pruned old webhook deliveries");
                     if deleted < PRUNE_BATCH as u64 {
@@ -412,62 +360,18 @@ impl Loop {
     }
 }
 
-/// Forwards the NOTIFYs of new deliveries to the loop; reconnects when the connection drops
-/// (and wakes the loop then, since notifications sent meanwhile are lost).
-async fn listen(pool: PgPool, wake: Arc<Notify>) {
-    loop {
-        match PgListener::connect_with(&pool).await {
-            Ok(mut listener) => match listener.listen(super::CHANNEL).await {
-                Ok(()) => {
-                    wake.notify_one();
-                    loop {
-                        match listener.try_recv().await {
-                            Ok(_) => wake.notify_one(),
-                            Err(err) => {
-                                tracing::warn!(error = %err, "listening for webhook events failed");
-                                break;
-                            }
-                        }
-                    }
-                }
-                Err(err) => tracing::warn!(error = %err, "LISTEN for webhook events failed"),
-            },
-            Err(err) => {
-                tracing::warn!(error = %err, "connecting to listen for webhook events failed")
-            }
-        }
-        sleep(Duration::from_secs(1)).await;
-    }
+/// Deletes one batch of old deliveries; a big batch may take longer than a request's statement.
+async fn prune_batch(pool: &PgPool, older_than_secs: i64) -> sqlx::Result<u64> {
+    let mut tx = pool.begin().await?;
+    db::set_local_statement_timeout(&mut tx, PRUNE_STATEMENT_TIMEOUT).await?;
+    let deleted = db::webhook_deliveries::prune(&mut *tx, older_than_secs, PRUNE_BATCH).await?;
+    tx.commit().await?;
+    Ok(deleted)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn choosing_respects_room_and_the_per_webhook_limit() {
-        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-        let d: Vec<Uuid> = (0..6).map(|_| Uuid::new_v4()).collect();
-        let candidates = vec![
-            (d[0], a),
-            (d[1], a),
-            (d[2], a),
-            (d[3], b),
-            (d[4], b),
-            (d[5], a),
-        ];
-        // Two per webhook, room for three.
-        assert_eq!(
-            choose(&candidates, 3, 2, &HashMap::new()),
-            vec![d[0], d[1], d[3]]
-        );
-        // Webhook a already has one in flight.
-        assert_eq!(
-            choose(&candidates, 10, 2, &HashMap::from([(a, 1)])),
-            vec![d[0], d[3], d[4]]
-        );
-        assert!(choose(&candidates, 0, 2, &HashMap::new()).is_empty());
-    }
 
     #[test]
     fn absurd_delays_are_cut_and_never_overflow() {
@@ -489,6 +393,8 @@ mod tests {
     fn the_lease_outlasts_any_attempt() {
         let config = WorkerConfig::new(Duration::from_secs(10), vec![], 32);
         assert!(config.lease > config.timeout);
+        // A killed worker's deliveries are sent again within twice the timeout.
+        assert_eq!(config.lease, Duration::from_secs(20));
         assert_eq!(config.per_webhook, 8);
         assert_eq!(
             WorkerConfig::new(Duration::from_secs(1), vec![], 0).per_webhook,

@@ -249,9 +249,14 @@ async fn a_sent_attachment_follows_its_thread_not_its_uploader() {
     let id = upload(&app, &uploader_key, "aGk=", "a.pdf", "application/pdf")
         .await
         .id();
-    // Before it is sent, its uploader (the user) may read it.
+    // Before it is sent, only the key that uploaded it may read it, not the user's other keys.
     app.get(&format!("/api/v1/attachments/{id}"))
         .key(&other_key)
+        .send()
+        .await
+        .expect_error(401, "unauthorized");
+    app.get(&format!("/api/v1/attachments/{id}"))
+        .key(&uploader_key)
         .send()
         .await
         .expect_status(StatusCode::OK);

@@ -28,7 +28,7 @@ async fn transactions(database: &str) -> i64 {
 async fn an_empty_webhook_queue_has_nothing_due() {
     let (pool, _) = fresh_database().await;
     assert_eq!(
-        db::webhook_deliveries::next_due_in_ms(&pool, &[])
+        db::webhook_deliveries::next_due_in_ms(&pool, &[], None)
             .await
             .unwrap(),
         None

@@ -7,6 +7,7 @@ mod bad_input;
 mod bookings;
 mod embedded;
 mod errors;
+mod faults;
 mod gates;
 mod golden;
 mod idle;

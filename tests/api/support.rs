@@ -179,7 +179,8 @@ pub async fn fresh_database() -> (PgPool, PgConnectOptions) {
     .await
     .unwrap();
     conn.close().await.ok();
-    let options = server.admin.clone().database(&name);
+    // The server's own session limits (statement, lock, idle transaction).
+    let options = db::SessionTimeouts::default().apply(server.admin.clone().database(&name));
     let pool = db::connect(options.clone(), 10).await.unwrap();
     (pool, options)
 }
@@ -192,6 +193,7 @@ pub async fn fresh_database_url() -> (PgPool, String) {
 }
 
 /// The application over its own database.
+#[derive(Clone)]
 pub struct TestApp {
     pub db: PgPool,
     pub router: Router,
@@ -214,6 +216,19 @@ impl TestApp {
         let state = AppState::new(db.clone(), Some(ADMIN_TOKEN), MAX_ATTACHMENT_BYTES);
         let router = app(configure(state));
         Self { db, router }
+    }
+
+    /// The application over `db`, its state set up by `configure`.
+    pub fn over(db: PgPool, configure: impl FnOnce(AppState) -> AppState) -> Self {
+        let state = configure(AppState::new(
+            db.clone(),
+            Some(ADMIN_TOKEN),
+            MAX_ATTACHMENT_BYTES,
+        ));
+        Self {
+            router: app(state),
+            db,
+        }
     }
 
     pub fn request(&self, method: Method, path: &str) -> Call {

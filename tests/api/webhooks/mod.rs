@@ -4,6 +4,7 @@ mod client;
 mod collection;
 mod delivery;
 mod gates;
+mod hygiene;
 mod masks;
 mod metrics;
 mod raw;

@@ -33,6 +33,9 @@ pub struct Received {
     pub query: Option<String>,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
+    /// When its body had arrived.
+    pub at: Instant,
+    pub at_utc: chrono::DateTime<chrono::Utc>,
 }
 
 impl Received {
@@ -47,7 +50,25 @@ impl Received {
 
 struct Shared {
     received: Mutex<Vec<Received>>,
+    /// When each request ended: answered, or its connection closed by the sender.
+    ended: Mutex<Vec<Option<Instant>>>,
     script: Mutex<VecDeque<Reply>>,
+}
+
+/// Notes when a request ends, however it ends.
+struct EndOf {
+    shared: Arc<Shared>,
+    index: usize,
+}
+
+impl Drop for EndOf {
+    fn drop(&mut self) {
+        if let Ok(mut ended) = self.shared.ended.lock()
+            && let Some(slot) = ended.get_mut(self.index)
+        {
+            *slot = Some(Instant::now());
+        }
+    }
 }
 
 pub struct Receiver {
@@ -73,6 +94,7 @@ impl Receiver {
     pub async fn scripted(replies: Vec<Reply>) -> Self {
         let shared = Arc::new(Shared {
             received: Mutex::new(Vec::new()),
+            ended: Mutex::new(Vec::new()),
             script: Mutex::new(replies.into()),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -97,6 +119,11 @@ impl Receiver {
         self.shared.received.lock().unwrap().clone()
     }
 
+    /// When each request ended, in the order they arrived (`None`: still running).
+    pub fn ended(&self) -> Vec<Option<Instant>> {
+        self.shared.ended.lock().unwrap().clone()
+    }
+
     /// Waits until at least `n` requests arrived; panics after [`PATIENCE`].
     pub async fn wait_for(&self, n: usize) -> Vec<Received> {
         let deadline = Instant::now() + PATIENCE;
@@ -118,12 +145,23 @@ impl Receiver {
 async fn record(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let body = to_bytes(body, 16 * 1024 * 1024).await.unwrap_or_default();
-    shared.received.lock().unwrap().push(Received {
-        path: parts.uri.path().to_owned(),
-        query: parts.uri.query().map(str::to_owned),
-        headers: parts.headers,
-        body: body.to_vec(),
-    });
+    let index = {
+        let mut received = shared.received.lock().unwrap();
+        received.push(Received {
+            path: parts.uri.path().to_owned(),
+            query: parts.uri.query().map(str::to_owned),
+            headers: parts.headers,
+            body: body.to_vec(),
+            at: Instant::now(),
+            at_utc: chrono::Utc::now(),
+        });
+        shared.ended.lock().unwrap().push(None);
+        received.len() - 1
+    };
+    let _end = EndOf {
+        shared: shared.clone(),
+        index,
+    };
     let reply = shared
         .script
         .lock()

@@ -129,3 +129,32 @@ async fn the_test_call_reports_a_callback_that_cannot_be_reached() {
         .expect_error(422, "validation_error");
     assert_eq!(details, json!({"callback_url": ["is invalid"]}));
 }
+
+#[tokio::test]
+async fn a_slow_callback_answers_its_timeout_even_past_the_request_time_limit() {
+    let plain = TestApp::new().await;
+    // The call may take 1.5 s; the server's own work on a request only 300 ms.
+    let app = TestApp::over(plain.db.clone(), |state| {
+        state
+            .with_webhook_timeout(Duration::from_millis(1500))
+            .with_limits(ota_inbox::http::deadline::Limits {
+                request: Duration::from_millis(300),
+                body_read: Duration::from_secs(5),
+            })
+    });
+    let s = scene(&app).await;
+    let receiver = Receiver::scripted(vec![Reply::Hang]).await;
+    let answer = app
+        .post("/api/v1/webhooks/test")
+        .key(&s.account.key)
+        .json(json!({"webhook": {"callback_url": receiver.url("/slow")}}))
+        .send()
+        .await
+        .expect_status(StatusCode::OK)
+        .json();
+    assert_eq!(answer["status_code"], Value::Null);
+    assert!(
+        answer["error"].as_str().unwrap().contains("timed out"),
+        "{answer}"
+    );
+}

@@ -157,3 +157,39 @@ async fn old_finished_deliveries_are_pruned_with_their_attempts() {
             .unwrap();
     assert_eq!(states, ["delivered", "pending"]);
 }
+
+#[tokio::test]
+async fn a_delivery_committed_behind_where_claims_start_is_found_by_the_sweep() {
+    let app = TestApp::new().await;
+    let s = scene(&app).await;
+    let receiver = Receiver::start().await;
+    let worker = start_worker(&app.db, test_config());
+    create_webhook(&app, &s.account.key, active(&receiver, json!(s.property))).await;
+    // Claims now start about where this one was found.
+    guest_writes(&app, s.booking, "first").await;
+    receiver.wait_for(1).await;
+    // A delivery that turns up due an hour ago, as a transaction committed long after it wrote
+    // its rows would leave it: behind where claims start.
+    let mut tx = app.db.begin().await.unwrap();
+    let event = db::events::insert(
+        &mut *tx,
+        db::events::MESSAGE,
+        s.property,
+        s.account.user_id,
+        &json!({"id": uuid::Uuid::new_v4(), "message": "late"}),
+    )
+    .await
+    .unwrap();
+    sqlx::query(
+        "update webhook_deliveries set next_attempt_at = now() - interval '1 hour' where event_id = $1",
+    )
+    .bind(event)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    // Found within the sweep interval (1 s here).
+    let got = receiver.wait_for(2).await;
+    assert_eq!(got[1].json()["payload"]["message"], "late");
+    worker.shutdown().await;
+}
