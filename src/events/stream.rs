@@ -109,6 +109,7 @@ pub fn respond(state: AppState, spec: Spec) -> Result<Response, ApiError> {
         hints: spec.hints.then(|| state.events.hints()),
         cursor: spec.after.unwrap_or(position),
         replay: spec.after.is_some(),
+        announce: spec.after.is_none().then_some(position),
         backlog: VecDeque::new(),
         recheck_at: Instant::now() + recheck,
         recheck,
@@ -147,6 +148,9 @@ struct Reader {
     cursor: i64,
     /// Whether events after the cursor must be read from the database first.
     replay: bool,
+    /// A stream opened without `Last-Event-ID` first tells the client where it starts (an
+    /// id-only frame), so that a reconnect resumes from there even before any event came.
+    announce: Option<i64>,
     backlog: VecDeque<StreamEvent>,
     recheck_at: Instant,
     recheck: std::time::Duration,
@@ -155,6 +159,9 @@ struct Reader {
 impl Reader {
     /// The next SSE event; `None` ends the stream (shutdown, a dead credential, an error).
     async fn next(&mut self) -> Option<Event> {
+        if let Some(start) = self.announce.take() {
+            return Some(Event::default().id(start.to_string()));
+        }
         loop {
             if let Some(event) = self.backlog.pop_front() {
                 if event.seq > self.cursor {

@@ -220,6 +220,34 @@ async fn resuming_with_last_event_id_replays_exactly_the_missed_events() {
 }
 
 #[tokio::test]
+async fn a_stream_opened_without_an_id_names_its_start_so_a_reconnect_misses_nothing() {
+    let live = Live::new().await;
+    let s = scene(&live).await;
+    let mut watcher = stream(&live.router, &s.account.key, None).await;
+    live.guest_writes(s.booking, "before").await;
+    let before = watcher.event(SOON).await.expect("the first message").id;
+    let mut sse = stream(&live.router, &s.account.key, None).await;
+    // Before any event: an id-only frame with the last id handed out when it opened.
+    let first = sse.frame(SOON).await.expect("a first frame");
+    assert!(first.is_position(), "{first:?}");
+    assert_eq!(first.id, before);
+    let start = first.id.unwrap();
+    // The connection drops before any event came; meanwhile the guest writes.
+    drop(sse);
+    live.guest_writes(s.booking, "while away").await;
+    let mut resumed = stream(&live.router, &s.account.key, Some(start)).await;
+    let event = resumed.event(SOON).await.expect("the missed message");
+    assert_eq!(event.data["message"], "while away");
+    assert_eq!(event.id, Some(start + 1));
+    // A resumed stream already has its id: no id-only frame.
+    let mut again = stream(&live.router, &s.account.key, Some(start + 1)).await;
+    live.guest_writes(s.booking, "next").await;
+    let frame = again.frame(SOON).await.expect("a frame");
+    assert!(!frame.is_position(), "{frame:?}");
+    assert_eq!(frame.data["message"], "next");
+}
+
+#[tokio::test]
 async fn many_writers_on_many_connections_are_streamed_once_each_in_order() {
     let live = Live::new().await;
     let s = scene(&live).await;
@@ -460,6 +488,8 @@ async fn keep_alive_comments_flow_while_nothing_happens() {
     let live = Live::new().await;
     let s = scene(&live).await;
     let mut sse = stream(&live.router, &s.account.key, None).await;
+    let start = sse.frame(SOON).await.expect("the starting id");
+    assert!(start.is_position(), "{start:?}");
     let frame = sse
         .frame(Duration::from_secs(2))
         .await
