@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{Instant, sleep_until};
+use uuid::Uuid;
 
 use super::hub::{Hint, Published};
 use crate::AppState;
@@ -107,6 +108,10 @@ pub fn respond(state: AppState, spec: Spec) -> Result<Response, ApiError> {
     let recheck = state.events.config().recheck;
     let reader = Reader {
         hints: spec.hints.then(|| state.events.hints()),
+        credential_changes: spec
+            .credential
+            .is_some()
+            .then(|| state.events.credential_changes()),
         cursor: spec.after.unwrap_or(position),
         replay: spec.after.is_some(),
         announce: spec.after.is_none().then_some(position),
@@ -144,6 +149,8 @@ struct Reader {
     credential: Option<Credential>,
     events: broadcast::Receiver<Arc<Published>>,
     hints: Option<broadcast::Receiver<Hint>>,
+    /// Users whose credentials changed: the stream checks its own at once when it is theirs.
+    credential_changes: Option<broadcast::Receiver<Option<Uuid>>>,
     /// The last id sent, or known to be behind the client.
     cursor: i64,
     /// Whether events after the cursor must be read from the database first.
@@ -179,7 +186,13 @@ impl Reader {
                 biased;
                 () = shutdown.cancelled() => return None,
                 () = sleep_until(self.recheck_at), if self.credential.is_some() => {
-                    self.check_credential().await?;
+                    self.check_credential(false).await?;
+                }
+                changed = recv_change(&mut self.credential_changes) => {
+                    let mine = self.visibility.user_id;
+                    if changed.is_none() || mine.is_none() || changed == mine {
+                        self.check_credential(true).await?;
+                    }
                 }
                 received = self.events.recv() => match received {
                     Ok(published) => {
@@ -227,11 +240,17 @@ impl Reader {
     }
 
     /// Ends the stream when the key was revoked or the chat session died; keeps a session
-    /// alive while its page listens.
-    async fn check_credential(&mut self) -> Option<()> {
+    /// alive while its page listens. `announced`: a change of the credential's user was just
+    /// announced, so the key is read from the database, not from the principal cache.
+    async fn check_credential(&mut self, announced: bool) -> Option<()> {
         self.recheck_at = Instant::now() + self.recheck;
         let credential = self.credential?;
-        match credential.principal(&self.state).await {
+        let principal = if announced {
+            credential.principal_uncached(&self.state).await
+        } else {
+            credential.principal(&self.state).await
+        };
+        match principal {
             Ok(Some(_)) => Some(()),
             Ok(None) => None,
             // The database is away: keep streaming what the hub has, check again later.
@@ -256,6 +275,19 @@ async fn recv_hint(hints: &mut Option<broadcast::Receiver<Hint>>) -> Option<Hint
                 None
             }
         },
+    }
+}
+
+/// The next credential change (a user, or `None` for anyone's, also after a lag), or never
+/// when the stream has no credential to check.
+async fn recv_change(changes: &mut Option<broadcast::Receiver<Option<Uuid>>>) -> Option<Uuid> {
+    let Some(receiver) = changes else {
+        return std::future::pending().await;
+    };
+    match receiver.recv().await {
+        Ok(user) => user,
+        Err(RecvError::Lagged(_)) => None,
+        Err(RecvError::Closed) => std::future::pending().await,
     }
 }
 

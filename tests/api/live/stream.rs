@@ -528,6 +528,50 @@ async fn streams_end_at_shutdown_and_when_the_key_is_revoked() {
 }
 
 #[tokio::test]
+async fn revoking_a_key_ends_its_streams_and_its_chat_sessions_streams_at_once() {
+    // Periodic checks far away: only the announcement of the revocation can end the streams.
+    let live = Live::with(HubConfig {
+        recheck: Duration::from_secs(3600),
+        ..quick()
+    })
+    .await;
+    let s = scene(&live).await;
+    let doomed = live.key_for(s.account.user_id, None).await;
+    let session = chat_session(&live, &doomed, s.property).await;
+    let mut key_stream = stream(&live.router, &doomed, None).await;
+    let mut session_stream = stream(&live.router, &session, None).await;
+    let mut kept = stream(&live.router, &s.account.key, None).await;
+    // Another user's change is no reason to end anything.
+    let other = scene(&live).await;
+    live.key_for(other.account.user_id, None).await;
+
+    let key_id: Uuid = sqlx::query_scalar(
+        "select id from api_keys where user_id = $1 order by inserted_at desc limit 1",
+    )
+    .bind(s.account.user_id)
+    .fetch_one(&live.db)
+    .await
+    .unwrap();
+    live.admin(Method::DELETE, &format!("/admin/api_keys/{key_id}"))
+        .send()
+        .await
+        .expect_status(StatusCode::OK);
+    let started = Instant::now();
+    assert!(key_stream.ends_within(SOON).await, "the key's stream ends");
+    assert!(
+        session_stream.ends_within(SOON).await,
+        "the session's stream ends"
+    );
+    assert!(started.elapsed() < SOON, "{:?}", started.elapsed());
+
+    live.guest_writes(s.booking, "still here").await;
+    assert_eq!(
+        kept.event(SOON).await.unwrap().data["message"],
+        "still here"
+    );
+}
+
+#[tokio::test]
 async fn stream_ids_never_go_back_after_a_reset() {
     let live = Live::new().await;
     let s = scene(&live).await;
