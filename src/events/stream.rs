@@ -99,7 +99,14 @@ pub async fn visibility_of(
 }
 
 /// The SSE response of a stream.
-pub fn respond(state: AppState, spec: Spec) -> Result<Response, ApiError> {
+pub async fn respond(state: AppState, spec: Spec) -> Result<Response, ApiError> {
+    // An id this database never handed out (a client that kept its id across a new database)
+    // would hide every event until the ids caught up: such a stream starts from now instead,
+    // and its first frame tells the client the id to keep.
+    let after = match spec.after {
+        Some(after) if after > db::events::last_id(&state.db).await? => None,
+        after => after,
+    };
     let (events, position) = state
         .events
         .subscribe()
@@ -112,9 +119,9 @@ pub fn respond(state: AppState, spec: Spec) -> Result<Response, ApiError> {
             .credential
             .is_some()
             .then(|| state.events.credential_changes()),
-        cursor: spec.after.unwrap_or(position),
-        replay: spec.after.is_some(),
-        announce: spec.after.is_none().then_some(position),
+        cursor: after.unwrap_or(position),
+        replay: after.is_some(),
+        announce: after.is_none().then_some(position),
         backlog: VecDeque::new(),
         recheck_at: Instant::now() + recheck,
         recheck,
@@ -315,6 +322,7 @@ pub async fn api_stream(
             hints: false,
         },
     )
+    .await
 }
 
 /// `GET /admin/events/stream`
@@ -338,6 +346,7 @@ pub async fn admin_stream(
             hints: true,
         },
     )
+    .await
 }
 
 #[cfg(test)]

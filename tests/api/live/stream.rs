@@ -593,6 +593,29 @@ async fn stream_ids_never_go_back_after_a_reset() {
 }
 
 #[tokio::test]
+async fn an_id_this_database_never_handed_out_starts_the_stream_from_now() {
+    let live = Live::new().await;
+    let s = scene(&live).await;
+    let mut watcher = stream(&live.router, &s.account.key, None).await;
+    live.guest_writes(s.booking, "before").await;
+    let last = watcher.event(SOON).await.unwrap().id.unwrap();
+    // A client that kept its id from another database (recreated since) is far ahead.
+    let mut sse = stream(&live.router, &s.account.key, Some(last + 1_000_000)).await;
+    let first = sse.frame(SOON).await.expect("a first frame");
+    assert!(first.is_position(), "{first:?}");
+    assert_eq!(first.id, Some(last));
+    live.guest_writes(s.booking, "after").await;
+    let event = sse.event(SOON).await.expect("the new message");
+    assert_eq!(event.data["message"], "after");
+    assert_eq!(event.id, Some(last + 1));
+    // The newest id itself is a normal resume: nothing replayed, no id-only frame.
+    let mut current = stream(&live.router, &s.account.key, Some(last + 1)).await;
+    live.guest_writes(s.booking, "next").await;
+    let frame = current.frame(SOON).await.expect("a frame");
+    assert_eq!(frame.data["message"], "next");
+}
+
+#[tokio::test]
 async fn a_lost_listen_connection_loses_no_event() {
     let (db, options) = fresh_database().await;
     let live = Live::on(db, quick()).await;
