@@ -216,21 +216,25 @@ impl Loop {
                     self.read = true;
                 }
             }
-            Signal::Hint(hint) => {
-                if !self.hints.contains(&hint) {
-                    self.hints.push(hint);
-                }
-                if self.hints_at.is_none() {
-                    self.hints_at = Some(self.hint_sent + HINT_EVERY);
-                }
-            }
+            Signal::Hint(hint) => self.queue_hint(hint),
             Signal::Credentials(user) => self.hub.credentials_changed(user),
             Signal::Reconnected => {
                 self.sequence = true;
                 self.read = true;
-                // A revocation may have gone unheard.
+                // A revocation, or a change of the console's tables, may have gone unheard.
                 self.hub.credentials_changed(None);
+                self.queue_hint(Hint::Outbox);
+                self.queue_hint(Hint::WebhookDelivery);
             }
+        }
+    }
+
+    fn queue_hint(&mut self, hint: Hint) {
+        if !self.hints.contains(&hint) {
+            self.hints.push(hint);
+        }
+        if self.hints_at.is_none() {
+            self.hints_at = Some(self.hint_sent + HINT_EVERY);
         }
     }
 
