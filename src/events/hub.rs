@@ -11,6 +11,7 @@ use sqlx::postgres::PgPoolOptions;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use super::runner;
 use crate::db;
@@ -22,6 +23,8 @@ pub const EVENTS_CHANNEL: &str = "ota_inbox_events";
 pub const SEQUENCED_CHANNEL: &str = "ota_inbox_events_sequenced";
 /// NOTIFY channel of the console's tables (payload: `outbox` or `webhook_delivery`).
 pub const CONSOLE_CHANNEL: &str = "ota_inbox_console";
+/// NOTIFY channel of credential changes (migration 0008; payload: a user id, or `*`).
+pub const PRINCIPALS_CHANNEL: &str = crate::http::principal_cache::CHANNEL;
 
 /// How the hub and its streams run.
 #[derive(Debug, Clone)]
@@ -104,6 +107,9 @@ struct Inner {
     position: Mutex<Option<i64>>,
     events: broadcast::Sender<Arc<Published>>,
     hints: broadcast::Sender<Hint>,
+    /// Users whose credentials changed (`None`: anyone's), so that their streams check their
+    /// credential at once.
+    credentials: broadcast::Sender<Option<Uuid>>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -119,12 +125,14 @@ impl Hub {
     pub fn new(config: HubConfig) -> Self {
         let (events, _) = broadcast::channel(config.capacity.max(16));
         let (hints, _) = broadcast::channel(64);
+        let (credentials, _) = broadcast::channel(64);
         Self {
             inner: Arc::new(Inner {
                 config,
                 position: Mutex::new(None),
                 events,
                 hints,
+                credentials,
             }),
         }
     }
@@ -150,6 +158,17 @@ impl Hub {
     /// A receiver of the console's hints.
     pub fn hints(&self) -> broadcast::Receiver<Hint> {
         self.inner.hints.subscribe()
+    }
+
+    /// A receiver of credential changes: the user whose keys or sessions may have changed, or
+    /// `None` when anyone's may have (a truncate, a lost LISTEN connection).
+    pub fn credential_changes(&self) -> broadcast::Receiver<Option<Uuid>> {
+        self.inner.credentials.subscribe()
+    }
+
+    /// Tells the streams that a user's credentials changed.
+    pub(super) fn credentials_changed(&self, user: Option<Uuid>) {
+        let _ = self.inner.credentials.send(user);
     }
 
     /// Sends a console hint to the admin streams.

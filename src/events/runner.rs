@@ -1,6 +1,6 @@
 //! The hub's runner. A single LISTEN connection hears new events (`ota_inbox_events`),
-//! sequencer runs (`ota_inbox_events_sequenced`) and the console's tables
-//! (`ota_inbox_console`). On a new event it runs the sequencer; on numbered events it reads
+//! sequencer runs (`ota_inbox_events_sequenced`), the console's tables (`ota_inbox_console`)
+//! and credential changes (`ota_inbox_principals`, which end the streams of a revoked key). On a new event it runs the sequencer; on numbered events it reads
 //! them once and publishes them to the [`Hub`]. After a lost connection it catches up by id.
 //!
 //! Idle, it looks at the database once per `sweep` (a safety net for a notification lost with
@@ -15,7 +15,9 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
 
-use super::hub::{CONSOLE_CHANNEL, EVENTS_CHANNEL, Hint, Hub, SEQUENCED_CHANNEL};
+use super::hub::{
+    CONSOLE_CHANNEL, EVENTS_CHANNEL, Hint, Hub, PRINCIPALS_CHANNEL, SEQUENCED_CHANNEL,
+};
 use crate::db;
 
 /// Events numbered by one sequencer run, and read by one query.
@@ -55,6 +57,8 @@ enum Signal {
     /// A sequencer run numbered events up to this id.
     Sequenced(i64),
     Hint(Hint),
+    /// A user's credentials changed (`None`: anyone's).
+    Credentials(Option<uuid::Uuid>),
     /// The connection was lost and is back: notifications may have been missed.
     Reconnected,
 }
@@ -83,6 +87,7 @@ async fn forward(
                     Ok(last) => Signal::Sequenced(last),
                     Err(_) => Signal::Reconnected,
                 },
+                PRINCIPALS_CHANNEL => Signal::Credentials(notification.payload().parse().ok()),
                 _ => match Hint::parse(notification.payload()) {
                     Some(hint) => Signal::Hint(hint),
                     None => continue,
@@ -121,7 +126,12 @@ async fn relisten(pool: &PgPool) -> PgListener {
 pub async fn listen(pool: &PgPool) -> sqlx::Result<PgListener> {
     let mut listener = PgListener::connect_with(pool).await?;
     listener
-        .listen_all([EVENTS_CHANNEL, SEQUENCED_CHANNEL, CONSOLE_CHANNEL])
+        .listen_all([
+            EVENTS_CHANNEL,
+            SEQUENCED_CHANNEL,
+            CONSOLE_CHANNEL,
+            PRINCIPALS_CHANNEL,
+        ])
         .await?;
     Ok(listener)
 }
@@ -206,18 +216,25 @@ impl Loop {
                     self.read = true;
                 }
             }
-            Signal::Hint(hint) => {
-                if !self.hints.contains(&hint) {
-                    self.hints.push(hint);
-                }
-                if self.hints_at.is_none() {
-                    self.hints_at = Some(self.hint_sent + HINT_EVERY);
-                }
-            }
+            Signal::Hint(hint) => self.queue_hint(hint),
+            Signal::Credentials(user) => self.hub.credentials_changed(user),
             Signal::Reconnected => {
                 self.sequence = true;
                 self.read = true;
+                // A revocation, or a change of the console's tables, may have gone unheard.
+                self.hub.credentials_changed(None);
+                self.queue_hint(Hint::Outbox);
+                self.queue_hint(Hint::WebhookDelivery);
             }
+        }
+    }
+
+    fn queue_hint(&mut self, hint: Hint) {
+        if !self.hints.contains(&hint) {
+            self.hints.push(hint);
+        }
+        if self.hints_at.is_none() {
+            self.hints_at = Some(self.hint_sent + HINT_EVERY);
         }
     }
 

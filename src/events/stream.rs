@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{Instant, sleep_until};
+use uuid::Uuid;
 
 use super::hub::{Hint, Published};
 use crate::AppState;
@@ -98,7 +99,14 @@ pub async fn visibility_of(
 }
 
 /// The SSE response of a stream.
-pub fn respond(state: AppState, spec: Spec) -> Result<Response, ApiError> {
+pub async fn respond(state: AppState, spec: Spec) -> Result<Response, ApiError> {
+    // An id this database never handed out (a client that kept its id across a new database)
+    // would hide every event until the ids caught up: such a stream starts from now instead,
+    // and its first frame tells the client the id to keep.
+    let after = match spec.after {
+        Some(after) if after > db::events::last_id(&state.db).await? => None,
+        after => after,
+    };
     let (events, position) = state
         .events
         .subscribe()
@@ -107,8 +115,13 @@ pub fn respond(state: AppState, spec: Spec) -> Result<Response, ApiError> {
     let recheck = state.events.config().recheck;
     let reader = Reader {
         hints: spec.hints.then(|| state.events.hints()),
-        cursor: spec.after.unwrap_or(position),
-        replay: spec.after.is_some(),
+        credential_changes: spec
+            .credential
+            .is_some()
+            .then(|| state.events.credential_changes()),
+        cursor: after.unwrap_or(position),
+        replay: after.is_some(),
+        announce: after.is_none().then_some(position),
         backlog: VecDeque::new(),
         recheck_at: Instant::now() + recheck,
         recheck,
@@ -143,10 +156,15 @@ struct Reader {
     credential: Option<Credential>,
     events: broadcast::Receiver<Arc<Published>>,
     hints: Option<broadcast::Receiver<Hint>>,
+    /// Users whose credentials changed: the stream checks its own at once when it is theirs.
+    credential_changes: Option<broadcast::Receiver<Option<Uuid>>>,
     /// The last id sent, or known to be behind the client.
     cursor: i64,
     /// Whether events after the cursor must be read from the database first.
     replay: bool,
+    /// A stream opened without `Last-Event-ID` first tells the client where it starts (an
+    /// id-only frame), so that a reconnect resumes from there even before any event came.
+    announce: Option<i64>,
     backlog: VecDeque<StreamEvent>,
     recheck_at: Instant,
     recheck: std::time::Duration,
@@ -155,6 +173,9 @@ struct Reader {
 impl Reader {
     /// The next SSE event; `None` ends the stream (shutdown, a dead credential, an error).
     async fn next(&mut self) -> Option<Event> {
+        if let Some(start) = self.announce.take() {
+            return Some(Event::default().id(start.to_string()));
+        }
         loop {
             if let Some(event) = self.backlog.pop_front() {
                 if event.seq > self.cursor {
@@ -172,7 +193,13 @@ impl Reader {
                 biased;
                 () = shutdown.cancelled() => return None,
                 () = sleep_until(self.recheck_at), if self.credential.is_some() => {
-                    self.check_credential().await?;
+                    self.check_credential(false).await?;
+                }
+                changed = recv_change(&mut self.credential_changes) => {
+                    let mine = self.visibility.user_id;
+                    if changed.is_none() || mine.is_none() || changed == mine {
+                        self.check_credential(true).await?;
+                    }
                 }
                 received = self.events.recv() => match received {
                     Ok(published) => {
@@ -220,11 +247,17 @@ impl Reader {
     }
 
     /// Ends the stream when the key was revoked or the chat session died; keeps a session
-    /// alive while its page listens.
-    async fn check_credential(&mut self) -> Option<()> {
+    /// alive while its page listens. `announced`: a change of the credential's user was just
+    /// announced, so the key is read from the database, not from the principal cache.
+    async fn check_credential(&mut self, announced: bool) -> Option<()> {
         self.recheck_at = Instant::now() + self.recheck;
         let credential = self.credential?;
-        match credential.principal(&self.state).await {
+        let principal = if announced {
+            credential.principal_uncached(&self.state).await
+        } else {
+            credential.principal(&self.state).await
+        };
+        match principal {
             Ok(Some(_)) => Some(()),
             Ok(None) => None,
             // The database is away: keep streaming what the hub has, check again later.
@@ -252,6 +285,19 @@ async fn recv_hint(hints: &mut Option<broadcast::Receiver<Hint>>) -> Option<Hint
     }
 }
 
+/// The next credential change (a user, or `None` for anyone's, also after a lag), or never
+/// when the stream has no credential to check.
+async fn recv_change(changes: &mut Option<broadcast::Receiver<Option<Uuid>>>) -> Option<Uuid> {
+    let Some(receiver) = changes else {
+        return std::future::pending().await;
+    };
+    match receiver.recv().await {
+        Ok(user) => user,
+        Err(RecvError::Lagged(_)) => None,
+        Err(RecvError::Closed) => std::future::pending().await,
+    }
+}
+
 fn frame(id: i64, name: &str, data: &str) -> Event {
     Event::default().id(id.to_string()).event(name).data(data)
 }
@@ -276,6 +322,7 @@ pub async fn api_stream(
             hints: false,
         },
     )
+    .await
 }
 
 /// `GET /admin/events/stream`
@@ -299,6 +346,7 @@ pub async fn admin_stream(
             hints: true,
         },
     )
+    .await
 }
 
 #[cfg(test)]

@@ -163,6 +163,15 @@ impl Credential {
             }
         }
     }
+
+    /// As [`Credential::principal`], but a key is read from the database whatever the cache
+    /// holds: a change was just announced, and the cache may not have heard of it yet.
+    pub async fn principal_uncached(&self, state: &AppState) -> sqlx::Result<Option<Principal>> {
+        match self {
+            Credential::ApiKey(hash) => db::api_keys::find_principal(&state.db, hash).await,
+            Credential::ChatSession(_) => self.principal(state).await,
+        }
+    }
 }
 
 /// Middleware for `/api/v1`: resolves the key or chat session to a [`Principal`] or answers 401.

@@ -20,11 +20,7 @@ use crate::error::ApiError;
 pub struct Assets;
 
 /// GET /ui/{*path}
-pub async fn asset(
-    State(state): State<AppState>,
-    uri: Uri,
-    request_headers: HeaderMap,
-) -> Result<Response, ApiError> {
+pub async fn asset(uri: Uri, request_headers: HeaderMap) -> Result<Response, ApiError> {
     let raw = uri.path().strip_prefix("/ui/").unwrap_or_default();
     let path = percent_encoding::percent_decode_str(raw)
         .decode_utf8()
@@ -40,10 +36,13 @@ pub async fn asset(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    let policy = csp::policy(&state.frame_ancestors.to_string(), "'self'");
+    // No asset is ever a framed document: the pages have their own routes, and the console's
+    // file (`/ui/console.html`) must not be framed any more than `/console` is.
+    let policy = csp::policy("'none'", "'self'");
     if let Ok(value) = HeaderValue::from_str(&policy) {
         headers.insert(header::CONTENT_SECURITY_POLICY, value);
     }
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     if none_match(&request_headers, &etag) {
         return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
     }

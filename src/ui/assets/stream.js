@@ -125,6 +125,9 @@ export function openStream(opts) {
         if (done) break;
         armStall();
         parser.push(decoder.decode(value, { stream: true }));
+        // An id-only frame (the server names where a fresh stream starts) is no event, but
+        // it is where a reconnect resumes from.
+        if (parser.lastEventId !== null) lastEventId = parser.lastEventId;
       }
       // A stream that stayed up a while was healthy: start the backoff again from the bottom.
       if (Date.now() - opened > 10000) attempt = 0;

@@ -17,6 +17,14 @@ async fn assets_are_served_with_their_type_an_etag_and_nosniff() {
     assert_eq!(header("x-content-type-options"), "nosniff");
     assert_eq!(header("cache-control"), "no-cache");
     assert!(header("content-security-policy").contains("default-src 'none'"));
+    // The console's file may not be framed (as /console may not), whatever
+    // IFRAME_ALLOWED_ORIGINS allows for the chat.
+    assert!(
+        header("content-security-policy").ends_with("frame-ancestors 'none'"),
+        "{}",
+        header("content-security-policy")
+    );
+    assert_eq!(header("x-frame-options"), "DENY");
     let etag = header("etag");
     assert!(etag.starts_with('"') && etag.len() == 66, "{etag}");
     assert!(

@@ -6,7 +6,7 @@ use axum::http::{Method, StatusCode};
 use ota_inbox::{AppState, app};
 use serde_json::{Value, json};
 
-use super::{Live, SOON, open, scene};
+use super::{Live, SOON, open, quick, scene};
 use crate::support::{ADMIN_TOKEN, MAX_ATTACHMENT_BYTES, TestApp, fresh_database};
 use crate::webhooks::receiver::Receiver;
 use crate::webhooks::{active, create_webhook, settled, start_worker, test_config};
@@ -289,4 +289,38 @@ async fn the_admin_stream_carries_every_event_and_the_consoles_hints() {
         }
     }
     assert!(saw_delivery);
+}
+
+#[tokio::test]
+async fn after_a_lost_listen_connection_the_console_is_told_to_refetch() {
+    let (db, options) = fresh_database().await;
+    let live = Live::on(db, quick()).await;
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    let mut sse = open(
+        &live.router,
+        "/admin/events/stream",
+        &[("authorization", &auth)],
+    )
+    .await;
+    assert_eq!(sse.status, StatusCode::OK);
+    let mut conn = crate::support::maintenance_connection().await;
+    let ended: Vec<bool> = sqlx::query_scalar(
+        r#"select pg_terminate_backend(pid) from pg_stat_activity
+           where datname = $1 and query like 'LISTEN "ota_inbox_events"%'"#,
+    )
+    .bind(options.get_database().unwrap())
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(ended, vec![true], "the hub's listening connection");
+    // The outbox and the deliveries may have changed unheard: both hints come.
+    let mut hints = Vec::new();
+    while hints.len() < 2 {
+        let event = sse.event(SOON).await.expect("a hint after the reconnect");
+        assert_eq!(event.id, None, "{event:?}");
+        hints.push(event.event);
+    }
+    hints.sort();
+    assert_eq!(hints, ["outbox", "webhook_delivery"]);
+    sqlx::Connection::close(conn).await.ok();
 }

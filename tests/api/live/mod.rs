@@ -142,6 +142,13 @@ pub struct SseEvent {
     pub comment: Option<String>,
 }
 
+impl SseEvent {
+    /// An id-only frame: no event for the client (SSE dispatches none), only its last id.
+    pub fn is_position(&self) -> bool {
+        self.id.is_some() && self.event.is_empty() && self.data.is_null() && self.comment.is_none()
+    }
+}
+
 /// An open SSE response, read frame by frame.
 pub struct Sse {
     pub status: StatusCode,
@@ -218,13 +225,13 @@ impl Sse {
         }
     }
 
-    /// The next event (comments skipped) within `patience`.
+    /// The next event (comments and id-only frames skipped) within `patience`.
     pub async fn event(&mut self, patience: Duration) -> Option<SseEvent> {
         let deadline = tokio::time::Instant::now() + patience;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let frame = self.frame(left).await?;
-            if frame.comment.is_none() {
+            if frame.comment.is_none() && !frame.is_position() {
                 return Some(frame);
             }
         }

@@ -220,6 +220,34 @@ async fn resuming_with_last_event_id_replays_exactly_the_missed_events() {
 }
 
 #[tokio::test]
+async fn a_stream_opened_without_an_id_names_its_start_so_a_reconnect_misses_nothing() {
+    let live = Live::new().await;
+    let s = scene(&live).await;
+    let mut watcher = stream(&live.router, &s.account.key, None).await;
+    live.guest_writes(s.booking, "before").await;
+    let before = watcher.event(SOON).await.expect("the first message").id;
+    let mut sse = stream(&live.router, &s.account.key, None).await;
+    // Before any event: an id-only frame with the last id handed out when it opened.
+    let first = sse.frame(SOON).await.expect("a first frame");
+    assert!(first.is_position(), "{first:?}");
+    assert_eq!(first.id, before);
+    let start = first.id.unwrap();
+    // The connection drops before any event came; meanwhile the guest writes.
+    drop(sse);
+    live.guest_writes(s.booking, "while away").await;
+    let mut resumed = stream(&live.router, &s.account.key, Some(start)).await;
+    let event = resumed.event(SOON).await.expect("the missed message");
+    assert_eq!(event.data["message"], "while away");
+    assert_eq!(event.id, Some(start + 1));
+    // A resumed stream already has its id: no id-only frame.
+    let mut again = stream(&live.router, &s.account.key, Some(start + 1)).await;
+    live.guest_writes(s.booking, "next").await;
+    let frame = again.frame(SOON).await.expect("a frame");
+    assert!(!frame.is_position(), "{frame:?}");
+    assert_eq!(frame.data["message"], "next");
+}
+
+#[tokio::test]
 async fn many_writers_on_many_connections_are_streamed_once_each_in_order() {
     let live = Live::new().await;
     let s = scene(&live).await;
@@ -460,6 +488,8 @@ async fn keep_alive_comments_flow_while_nothing_happens() {
     let live = Live::new().await;
     let s = scene(&live).await;
     let mut sse = stream(&live.router, &s.account.key, None).await;
+    let start = sse.frame(SOON).await.expect("the starting id");
+    assert!(start.is_position(), "{start:?}");
     let frame = sse
         .frame(Duration::from_secs(2))
         .await
@@ -498,6 +528,50 @@ async fn streams_end_at_shutdown_and_when_the_key_is_revoked() {
 }
 
 #[tokio::test]
+async fn revoking_a_key_ends_its_streams_and_its_chat_sessions_streams_at_once() {
+    // Periodic checks far away: only the announcement of the revocation can end the streams.
+    let live = Live::with(HubConfig {
+        recheck: Duration::from_secs(3600),
+        ..quick()
+    })
+    .await;
+    let s = scene(&live).await;
+    let doomed = live.key_for(s.account.user_id, None).await;
+    let session = chat_session(&live, &doomed, s.property).await;
+    let mut key_stream = stream(&live.router, &doomed, None).await;
+    let mut session_stream = stream(&live.router, &session, None).await;
+    let mut kept = stream(&live.router, &s.account.key, None).await;
+    // Another user's change is no reason to end anything.
+    let other = scene(&live).await;
+    live.key_for(other.account.user_id, None).await;
+
+    let key_id: Uuid = sqlx::query_scalar(
+        "select id from api_keys where user_id = $1 order by inserted_at desc limit 1",
+    )
+    .bind(s.account.user_id)
+    .fetch_one(&live.db)
+    .await
+    .unwrap();
+    live.admin(Method::DELETE, &format!("/admin/api_keys/{key_id}"))
+        .send()
+        .await
+        .expect_status(StatusCode::OK);
+    let started = Instant::now();
+    assert!(key_stream.ends_within(SOON).await, "the key's stream ends");
+    assert!(
+        session_stream.ends_within(SOON).await,
+        "the session's stream ends"
+    );
+    assert!(started.elapsed() < SOON, "{:?}", started.elapsed());
+
+    live.guest_writes(s.booking, "still here").await;
+    assert_eq!(
+        kept.event(SOON).await.unwrap().data["message"],
+        "still here"
+    );
+}
+
+#[tokio::test]
 async fn stream_ids_never_go_back_after_a_reset() {
     let live = Live::new().await;
     let s = scene(&live).await;
@@ -516,6 +590,29 @@ async fn stream_ids_never_go_back_after_a_reset() {
     let after = sse.event(SOON).await.unwrap();
     assert_eq!(after.data["message"], "after");
     assert!(after.id.unwrap() > before, "{after:?} after {before}");
+}
+
+#[tokio::test]
+async fn an_id_this_database_never_handed_out_starts_the_stream_from_now() {
+    let live = Live::new().await;
+    let s = scene(&live).await;
+    let mut watcher = stream(&live.router, &s.account.key, None).await;
+    live.guest_writes(s.booking, "before").await;
+    let last = watcher.event(SOON).await.unwrap().id.unwrap();
+    // A client that kept its id from another database (recreated since) is far ahead.
+    let mut sse = stream(&live.router, &s.account.key, Some(last + 1_000_000)).await;
+    let first = sse.frame(SOON).await.expect("a first frame");
+    assert!(first.is_position(), "{first:?}");
+    assert_eq!(first.id, Some(last));
+    live.guest_writes(s.booking, "after").await;
+    let event = sse.event(SOON).await.expect("the new message");
+    assert_eq!(event.data["message"], "after");
+    assert_eq!(event.id, Some(last + 1));
+    // The newest id itself is a normal resume: nothing replayed, no id-only frame.
+    let mut current = stream(&live.router, &s.account.key, Some(last + 1)).await;
+    live.guest_writes(s.booking, "next").await;
+    let frame = current.frame(SOON).await.expect("a frame");
+    assert_eq!(frame.data["message"], "next");
 }
 
 #[tokio::test]

@@ -90,3 +90,25 @@ describe('live updates', () => {
     await context.close();
   });
 });
+
+describe('live updates without a stream id yet', () => {
+  test('a chat that has seen no event yet misses nothing across a lost connection', async () => {
+    const tenant = await newTenant();
+    const { threadId } = await newConversation(tenant, { name: 'Fresh', surname: 'Chat', text: 'first' });
+    const { chat, context } = await openChat(browser, tenant, { thread: threadId });
+    await chat.locator('.msg-guest', { hasText: 'first' }).waitFor();
+    // No event has reached this chat: the cut comes before it learnt any stream id.
+    await context.setOffline(true);
+    await chat.evaluate(() => window.dispatchEvent(new Event('offline')));
+    await chat.locator('#live').waitFor({ state: 'visible', timeout: 20000 });
+    for (const n of [1, 2]) await guestWrites(threadId, `during the cut ${n}`);
+    await context.setOffline(false);
+    await chat.evaluate(() => window.dispatchEvent(new Event('online')));
+    for (const n of [1, 2]) {
+      await chat.locator('.msg-guest', { hasText: `during the cut ${n}` }).waitFor({ timeout: 10000 });
+    }
+    const texts = await chat.locator('.msg-guest .msg-text').allTextContents();
+    assert.deepEqual(texts, ['first', 'during the cut 1', 'during the cut 2']);
+    await context.close();
+  });
+});

@@ -2,7 +2,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { admin, frameOf, guestWrites, HOST, launch, newConversation, newTenant, openChat, SERVER } from '../support.mjs';
+import { admin, frameOf, guestWrites, HOST, launch, newConversation, newInquiry, newTenant, openChat, SERVER } from '../support.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -69,6 +69,72 @@ describe('guest text is text', () => {
     assert.equal(await link.getAttribute('href'), 'https://example.com/map?x=1');
     assert.equal(await link.getAttribute('target'), '_blank');
     assert.match(await link.getAttribute('rel'), /noopener/);
+    await context.close();
+  });
+});
+
+/** A 1×1 PNG, so that an image attachment is previewed. */
+const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
+const MARK = (where) => `<img src=x onerror="window.__pwned='${where}'"><b>${where}</b>`;
+/** The same for file names, which may not contain a slash. */
+const FILE_MARK = (where) => `<img src=x onerror="window.__pwned='${where}'"><b>${where}`;
+
+/** What markup would have made of the page: elements it created, scripts it ran. */
+function injected(frame) {
+  return frame.evaluate(() => ({
+    pwned: window.__pwned ?? null,
+    // Previews are blob: images of the attachments; anything else is markup that became an element.
+    imgs: [...document.querySelectorAll('img')].map((i) => i.getAttribute('src')).filter((src) => !src?.startsWith('blob:')),
+    bold: document.querySelectorAll('#app b').length,
+  }));
+}
+
+describe('guest and booking data are text everywhere', () => {
+  test('booking panel, attachment names and the inquiry card show markup as text', async () => {
+    const tenant = await newTenant();
+    const booking = (await admin('POST', '/bookings', {
+      booking: {
+        property_id: tenant.propertyId,
+        ota_name: 'BookingCom',
+        arrival_date: '2031-05-01',
+        departure_date: '2031-05-04',
+        ota_reservation_code: MARK('code'),
+        customer: { name: MARK('name'), surname: MARK('surname'), phone: MARK('phone').slice(0, 50) },
+        notes: MARK('notes'),
+      },
+    })).data;
+    const first = (await admin('POST', `/bookings/${booking.id}/guest_messages`, {
+      message: {
+        message: 'files attached',
+        attachments: [
+          { file: PNG, file_name: `${FILE_MARK('image')}.png`, file_type: 'image/png' },
+          { file: Buffer.from('hello').toString('base64'), file_name: `${FILE_MARK('file')}.txt`, file_type: 'text/plain' },
+        ],
+      },
+    })).data;
+    const threadId = first.relationships.message_thread.data.id;
+    const { chat, context, problems } = await openChat(browser, tenant, { thread: threadId, show_booking: 1 });
+    const panel = chat.locator('.booking-panel .booking-card');
+    await panel.waitFor();
+    const facts = await panel.textContent();
+    for (const where of ['code', 'name', 'surname', 'notes']) assert.ok(facts.includes(MARK(where)), `${where} in ${facts}`);
+    await chat.locator('.msg-guest img.preview').waitFor();
+    const names = await chat.locator('.msg-guest .attachment').allTextContents();
+    assert.ok(names.some((n) => n.includes(`${FILE_MARK('file')}.txt`)), JSON.stringify(names));
+    assert.equal(await chat.locator('.msg-guest img.preview').getAttribute('alt'), `${FILE_MARK('image')}.png`);
+    assert.deepEqual(await injected(chat), { pwned: null, imgs: [], bold: 0 });
+
+    // An inquiry whose guest and listing carry markup: the details card and the list row.
+    const inquiry = await newInquiry(tenant, { guest: MARK('guest'), text: MARK('inquiry message') });
+    const row = chat.locator(`li[data-thread-id="${inquiry.id}"]`);
+    await row.waitFor({ timeout: 3000 });
+    await row.locator('button').click();
+    const card = chat.locator('.inquiry-card');
+    await card.waitFor();
+    assert.ok((await card.textContent()).includes(MARK('guest')));
+    await chat.locator('.msg-guest .msg-text', { hasText: MARK('inquiry message') }).waitFor();
+    assert.deepEqual(await injected(chat), { pwned: null, imgs: [], bold: 0 });
+    assert.deepEqual(await problems(), []);
     await context.close();
   });
 });

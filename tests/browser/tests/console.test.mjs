@@ -4,7 +4,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ADMIN_TOKEN, api, eventually, HOST, launch, newTenant, openChat, SERVER } from '../support.mjs';
+import { ADMIN_TOKEN, api, eventually, guestWrites, HOST, launch, newConversation, newTenant, openChat, SERVER } from '../support.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -172,6 +172,31 @@ describe('the console', () => {
     await delivery.locator('.badge.delivered').waitFor({ timeout: 10000 });
     await delivery.locator('summary').click();
     assert.match(await delivery.locator('.attempts').textContent(), /HTTP 200/);
+    await context.close();
+  });
+
+  test('shows what guests, bookings and the property wrote as text', async () => {
+    const mark = (where) => `<img src=x onerror="window.__pwned='${where}'"><b>${where}</b>`;
+    const tenant = await newTenant();
+    const { threadId } = await newConversation(tenant, { name: mark('name'), surname: mark('surname'), text: mark('first') });
+    const { page, context, problems } = await openConsole(tenant);
+    await page.locator('#threads .item').first().click();
+    await page.locator('#conversation .msg.guest', { hasText: mark('first') }).waitFor();
+    // Live: a guest message, the property's answer (outbox) and the event log.
+    await guestWrites(threadId, mark('live'));
+    await api(tenant.key, 'POST', `/message_threads/${threadId}/messages`, { message: { message: mark('answer') } });
+    await page.locator('#conversation .msg.property', { hasText: mark('answer') }).waitFor({ timeout: 3000 });
+    await page.locator('#outbox .entry', { hasText: mark('answer') }).waitFor({ timeout: 3000 });
+    await page.locator('#events .entry', { hasText: mark('live') }).waitFor({ timeout: 3000 });
+    assert.ok((await page.locator('#bookings').textContent()).includes(mark('name')));
+    assert.ok((await page.locator('#threads').textContent()).includes(mark('name')));
+    const found = await page.evaluate(() => ({
+      pwned: window.__pwned ?? null,
+      imgs: document.querySelectorAll('img').length,
+      bold: document.querySelectorAll('#app b').length,
+    }));
+    assert.deepEqual(found, { pwned: null, imgs: 0, bold: 0 });
+    assert.deepEqual(problems, []);
     await context.close();
   });
 });
