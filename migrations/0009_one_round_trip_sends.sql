@@ -41,7 +41,8 @@ create function ota_send_message(
     p_providers jsonb,           -- OTA key (lower-case alphanumerics) -> provider with messaging
     p_message text,
     p_attachment_id uuid,        -- an upload of the user to attach, or null
-    p_lock_timeout_ms integer,   -- the lock timeout left after a wait in line, or null
+    p_lock_timeout_ms integer,   -- the longest wait for a lock, or null (the session's)
+    p_budget_ms integer,         -- time left to the request: later, roll back (57014), or null
     p_new_thread jsonb           -- {title, ota_message_thread_id, meta}: the booking's new thread
 )
 returns table (
@@ -73,6 +74,8 @@ declare
     v_attachments jsonb := '[]'::jsonb;
     v_wire_at text;
 begin
+    -- A request answered 503 for its time limit must leave nothing: the statement ends in
+    -- time or rolls back rather than commit after the answer.
     if p_lock_timeout_ms is not null then
         perform set_config('lock_timeout', greatest(p_lock_timeout_ms, 1)::text, true);
     end if;
@@ -227,6 +230,11 @@ begin
                                    'booking_id', t.booking_id, 'is_closed', false,
                                    'change', 'reopened'),
                 false);
+    end if;
+
+    if p_budget_ms is not null
+       and clock_timestamp() > statement_timestamp() + make_interval(secs => p_budget_ms / 1000.0) then
+        raise exception 'the request ran out of time' using errcode = '57014';
     end if;
 
     return query select 'sent'::text, null::jsonb, v_message_id, t.id, 'property'::text,

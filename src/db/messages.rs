@@ -173,7 +173,40 @@ pub async fn gated_page(
     reader: Reader<'_>,
     page: &Page<'_>,
 ) -> sqlx::Result<Option<(Head, Vec<Message>)>> {
-    let dir = if page.ascending { "asc" } else { "desc" };
+    let rows: Vec<PgRow> = sqlx::query(&gated_page_sql(of, page.ascending))
+        .bind(id)
+        .bind(page.senders)
+        .bind(page.limit)
+        .bind(page.offset)
+        .bind(reader.user_id)
+        .bind(reader.listed)
+        .fetch_all(db)
+        .await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let head = Head {
+        owner_id: first.try_get("owner_id")?,
+        property_id: first.try_get("property_id")?,
+        messages_app: first.try_get("messages_app")?,
+        provider: first.try_get("provider")?,
+        thread_id: first.try_get("thread_id")?,
+        total: first.try_get("total")?,
+    };
+    let mut messages = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if row.try_get::<Option<Uuid>, _>("id")?.is_some() {
+            messages.push(Message::from_row(row)?);
+        }
+    }
+    Ok(Some((head, messages)))
+}
+
+/// The statement of [`gated_page`]: `$1` the thread's (or booking's) id, `$2` the senders
+/// (`text[]`, null: all), `$3` limit, `$4` offset, `$5` the reader's user, `$6` the reader's
+/// properties (`uuid[]`, null: all of the user's).
+pub fn gated_page_sql(of: PageOf, ascending: bool) -> String {
+    let dir = if ascending { "asc" } else { "desc" };
     let head = match of {
         PageOf::Thread => {
             r#"select t.user_id as owner_id, t.property_id, t.provider, t.id as thread_id,
@@ -187,7 +220,7 @@ pub async fn gated_page(
                where b.id = $1"#
         }
     };
-    let rows: Vec<PgRow> = sqlx::query(&format!(
+    format!(
         r#"with head as (
              select h.*,
                h.owner_id = $5 and ($6::uuid[] is null or h.property_id = any($6)) as visible,
@@ -208,33 +241,7 @@ pub async fn gated_page(
                and m.message_thread_id = h.thread_id and ($2::text[] is null or m.sender = any($2))
              order by m.inserted_at {dir}, m.seq {dir} limit $3 offset $4) p on true
            order by p.inserted_at {dir}, p.seq {dir}"#
-    ))
-    .bind(id)
-    .bind(page.senders)
-    .bind(page.limit)
-    .bind(page.offset)
-    .bind(reader.user_id)
-    .bind(reader.listed)
-    .fetch_all(db)
-    .await?;
-    let Some(first) = rows.first() else {
-        return Ok(None);
-    };
-    let head = Head {
-        owner_id: first.try_get("owner_id")?,
-        property_id: first.try_get("property_id")?,
-        messages_app: first.try_get("messages_app")?,
-        provider: first.try_get("provider")?,
-        thread_id: first.try_get("thread_id")?,
-        total: first.try_get("total")?,
-    };
-    let mut messages = Vec::with_capacity(rows.len());
-    for row in &rows {
-        if row.try_get::<Option<Uuid>, _>("id")?.is_some() {
-            messages.push(Message::from_row(row)?);
-        }
-    }
-    Ok(Some((head, messages)))
+    )
 }
 
 /// Which messages, in which order.
@@ -267,8 +274,11 @@ pub struct Send<'a> {
     pub message: &'a str,
     /// An upload of the reader's user to attach.
     pub attachment_id: Option<Uuid>,
-    /// The lock timeout left after a wait in line.
+    /// The longest wait for a lock (`None`: the session's lock timeout).
     pub lock_timeout: Option<std::time::Duration>,
+    /// What is left of the request's time: a send that would end later is rolled back (a
+    /// statement committed after its request was answered 503 must not happen).
+    pub budget: Option<std::time::Duration>,
     /// A booking's new thread (`{title, ota_message_thread_id, meta}`), when it has none.
     pub new_thread: Option<&'a Value>,
 }
@@ -304,15 +314,15 @@ pub async fn send(db: impl PgExecutor<'_>, send: &Send<'_>) -> sqlx::Result<Sent
         .iter()
         .map(|p| (p.ota_key(), Value::from(p.as_str())))
         .collect();
-    let lock_timeout = send
-        .lock_timeout
-        .map(|t| i32::try_from(t.as_millis().max(1)).unwrap_or(i32::MAX));
+    let millis = |t: std::time::Duration| i32::try_from(t.as_millis().max(1)).unwrap_or(i32::MAX);
+    let lock_timeout = send.lock_timeout.map(millis);
+    let budget = send.budget.map(millis);
     let row: PgRow = sqlx::query(
         r#"select o_outcome, o_booking, o_id as id, o_message_thread_id as message_thread_id,
              o_sender as sender, o_message as message, o_user_id as user_id, o_meta as meta,
              o_ota_message_id as ota_message_id, o_inserted_at as inserted_at,
              o_updated_at as updated_at, o_attachments as attachments
-           from ota_send_message($1, $2, $3, $4, $5, $6, $7, $8, $9)"#,
+           from ota_send_message($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"#,
     )
     .bind(send.thread_id)
     .bind(send.booking_id)
@@ -322,6 +332,7 @@ pub async fn send(db: impl PgExecutor<'_>, send: &Send<'_>) -> sqlx::Result<Sent
     .bind(send.message)
     .bind(send.attachment_id)
     .bind(lock_timeout)
+    .bind(budget)
     .bind(send.new_thread)
     .fetch_one(db)
     .await?;

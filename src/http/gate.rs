@@ -22,6 +22,7 @@ use crate::AppState;
 use crate::db;
 use crate::error::ApiError;
 use crate::http::auth::Principal;
+use crate::http::deadline::Clock;
 use crate::http::path::Id;
 use crate::ota::Provider;
 
@@ -135,6 +136,8 @@ pub struct Deferred {
     pub id: Uuid,
     pub principal: Principal,
     pub matched_path: String,
+    /// The request's clock (`REQUEST_TIMEOUT`), when it has one.
+    pub clock: Option<Clock>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Deferred {
@@ -234,10 +237,12 @@ async fn defer(
     id: Uuid,
 ) -> Response {
     let matched_path = matched_path(&parts);
+    let clock = parts.extensions.get::<Clock>().cloned();
     parts.extensions.insert(Deferred {
         id,
         principal,
         matched_path,
+        clock,
     });
     next.run(Request::from_parts(parts, body)).await
 }

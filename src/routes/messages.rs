@@ -1,5 +1,7 @@
 //! Messages of a thread and of a booking (§7.1–§7.3).
 
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -14,6 +16,7 @@ use crate::http::fields::{BLANK, Fields};
 use crate::http::gate::{BookingGate, Deferred, ThreadGate};
 use crate::http::json::JsonBody;
 use crate::http::list::{Direction, ListQuery, Order};
+use crate::http::writers::Turn;
 use crate::messaging;
 use crate::routes::admin_messages::MAX_MESSAGE_CHARS;
 use crate::views;
@@ -156,6 +159,39 @@ async fn outgoing(
     }
 }
 
+/// Time a send's statement has: it must end, committed or rolled back, before the request is
+/// cut by `REQUEST_TIMEOUT` (an autocommit statement cut on the client's side would go on and
+/// commit on the server's).
+struct SendLimits {
+    lock_timeout: Option<Duration>,
+    budget: Option<Duration>,
+}
+
+/// Kept of the request's time for the answer to come back.
+const ANSWER_MARGIN: Duration = Duration::from_millis(50);
+
+impl SendLimits {
+    fn of(turn: &Turn, gate: &Deferred) -> Self {
+        let budget = gate.clock.as_ref().and_then(|clock| clock.left());
+        // A lock wait gives up in time for the rollback to be answered.
+        let lock_budget = budget.map(|left| {
+            left.saturating_sub(2 * ANSWER_MARGIN)
+                .max(Duration::from_millis(1))
+        });
+        let lock_timeout = match (turn.lock_budget(), lock_budget) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Self {
+            lock_timeout,
+            budget: budget.map(|left| {
+                left.saturating_sub(ANSWER_MARGIN)
+                    .max(Duration::from_millis(1))
+            }),
+        }
+    }
+}
+
 /// The answer to a send.
 fn sent(sent: Sent) -> Result<Response, ApiError> {
     match sent {
@@ -180,13 +216,15 @@ pub async fn send_to_thread(
 ) -> Result<Response, ApiError> {
     let outgoing = outgoing(&state, &gate, PageOf::Thread, body).await?;
     let turn = state.writers.turn(gate.id).await?;
+    let limits = SendLimits::of(&turn, &gate);
     let send = Send {
         thread_id: Some(gate.id),
         booking_id: None,
         reader: reader(&gate),
         message: &outgoing.text,
         attachment_id: outgoing.attachment_id,
-        lock_timeout: turn.lock_timeout(),
+        lock_timeout: limits.lock_timeout,
+        budget: limits.budget,
         new_thread: None,
     };
     sent(db::messages::send(&state.db, &send).await?)
@@ -205,13 +243,15 @@ pub async fn send_to_booking(
     let turn = state.writers.turn(gate.id).await?;
     let mut new_thread: Option<Value> = None;
     loop {
+        let limits = SendLimits::of(&turn, &gate);
         let send = Send {
             thread_id: None,
             booking_id: Some(gate.id),
             reader: reader(&gate),
             message: &outgoing.text,
             attachment_id: outgoing.attachment_id,
-            lock_timeout: turn.lock_timeout(),
+            lock_timeout: limits.lock_timeout,
+            budget: limits.budget,
             new_thread: new_thread.as_ref(),
         };
         match db::messages::send(&state.db, &send).await? {
