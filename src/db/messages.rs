@@ -221,7 +221,7 @@ pub fn gated_page_sql(of: PageOf, ascending: bool) -> String {
         }
     };
     format!(
-        r#"with head as (
+        r#"with head as materialized (
              select h.*,
                h.owner_id = $5 and ($6::uuid[] is null or h.property_id = any($6)) as visible,
                exists (select 1 from application_installations i
