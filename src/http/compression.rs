@@ -39,7 +39,7 @@ impl Predicate for Compressible {
 }
 
 /// The layer: gzip or Brotli at a fast level (a JSON page is compressed on every request).
-pub fn layer() -> CompressionLayer<impl Predicate + Clone> {
+pub fn layer() -> CompressionLayer<impl Predicate> {
     CompressionLayer::new()
         .gzip(true)
         .br(true)
