@@ -31,8 +31,9 @@ language sql immutable strict parallel safe as $$
 $$;
 
 -- Outcomes: 'sent' (the message's columns follow), 'not_found', 'unauthorized', 'forbidden',
--- 'not_supported', 'attachment_invalid', and 'no_thread' (a booking without a thread and no
+-- 'not_supported', and 'no_thread' (a booking without a thread and no
 -- `p_new_thread`: `o_booking` holds what the caller needs to make one; nothing was written).
+-- An attachment that cannot be sent raises SQLSTATE OIA22, so that nothing is written.
 create function ota_send_message(
     p_thread_id uuid,            -- a send to a thread, or
     p_booking_id uuid,           -- a send to a booking's thread
@@ -174,9 +175,8 @@ begin
          where a.id = p_attachment_id and a.user_id = p_user_id and a.message_id is null
            for update;
         if not found then
-            o_outcome := 'attachment_invalid';
-            return next;
-            return;
+            -- Raised, not answered: a thread this call made for a booking is rolled back too.
+            raise exception 'attachment_invalid' using errcode = 'OIA22';
         end if;
     end if;
 

@@ -22,9 +22,14 @@ pub struct Retryable;
 
 /// Marks a response whose request failed because its pooled connection had been closed by
 /// PostgreSQL (found by the statement that used it): [`crate::http::retry`] runs it once more,
-/// on a connection tested or opened for it.
+/// on a connection tested or opened for it, when that cannot repeat a write.
 #[derive(Debug, Clone, Copy)]
-pub struct Reconnect;
+pub struct Reconnect {
+    /// PostgreSQL answered the statement with the session's end (57P01, 57P02, 57P05, 08xxx):
+    /// the statement failed, nothing of it was committed. Otherwise the socket failed, and a
+    /// statement sent on it may have committed before its answer was lost.
+    pub statement_failed: bool,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -175,12 +180,9 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::WorkerCrashed => true,
-        // 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now, 53300 too_many_connections
+        // 57P03 cannot_connect_now, 53300 too_many_connections, and a session that ended.
         sqlx::Error::Database(db) => {
-            matches!(
-                db.code().as_deref(),
-                Some("57P01" | "57P02" | "57P03" | "53300")
-            )
+            matches!(db.code().as_deref(), Some("57P03" | "53300")) || crate::db::session_ended(err)
         }
         _ => false,
     }
@@ -212,7 +214,9 @@ impl IntoResponse for ApiError {
                 response.extensions_mut().insert(Retryable);
             }
             Self::Unavailable(err) if crate::db::is_broken_connection(&err) => {
-                response.extensions_mut().insert(Reconnect);
+                response.extensions_mut().insert(Reconnect {
+                    statement_failed: crate::db::session_ended(&err),
+                });
             }
             // The rest of the body may still be on its way: do not wait for it.
             Self::RequestTimeout => {

@@ -309,6 +309,9 @@ pub struct BookingForThread {
 
 /// Runs a whole send (gates, message, counters, outbox, events) in one statement, committed
 /// with it when `db` is the pool (autocommit).
+/// SQLSTATE of `ota_send_message` refusing the attachment (its own code, outside PostgreSQL's).
+const ATTACHMENT_INVALID: &str = "OIA22";
+
 pub async fn send(db: impl PgExecutor<'_>, send: &Send<'_>) -> sqlx::Result<Sent> {
     let providers: serde_json::Map<String, Value> = crate::ota::Provider::ALL
         .iter()
@@ -317,7 +320,7 @@ pub async fn send(db: impl PgExecutor<'_>, send: &Send<'_>) -> sqlx::Result<Sent
     let millis = |t: std::time::Duration| i32::try_from(t.as_millis().max(1)).unwrap_or(i32::MAX);
     let lock_timeout = send.lock_timeout.map(millis);
     let budget = send.budget.map(millis);
-    let row: PgRow = sqlx::query(
+    let row: sqlx::Result<PgRow> = sqlx::query(
         r#"select o_outcome, o_booking, o_id as id, o_message_thread_id as message_thread_id,
              o_sender as sender, o_message as message, o_user_id as user_id, o_meta as meta,
              o_ota_message_id as ota_message_id, o_inserted_at as inserted_at,
@@ -335,7 +338,15 @@ pub async fn send(db: impl PgExecutor<'_>, send: &Send<'_>) -> sqlx::Result<Sent
     .bind(budget)
     .bind(send.new_thread)
     .fetch_one(db)
-    .await?;
+    .await;
+    let row = match row {
+        // The attachment cannot be sent: the statement raised it, so that nothing it wrote (a
+        // booking's new thread) is kept.
+        Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some(ATTACHMENT_INVALID) => {
+            return Ok(Sent::AttachmentInvalid);
+        }
+        row => row?,
+    };
     let outcome: String = row.try_get("o_outcome")?;
     Ok(match outcome.as_str() {
         "sent" => Sent::Message(Message::from_row(&row)?),

@@ -65,12 +65,22 @@ pub async fn with_tested_connections<F: std::future::Future>(work: F) -> F::Outp
 
 /// Whether an error says that the connection itself is gone (PostgreSQL ended the session, or
 /// the socket failed), as opposed to a statement that failed or a pool that is out of
-/// connections. The statement did not run on a live session: it may be sent again.
+/// connections. Whether the statement may have committed anyway: [`session_ended`].
 pub fn is_broken_connection(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Io(_)) || session_ended(err)
+}
+
+/// Whether PostgreSQL answered the statement with the end of its session: the statement failed
+/// and nothing of it was committed, so it may be sent again on another connection. (A socket
+/// that failed says nothing of the kind: the statement may have committed before its answer was
+/// lost.)
+pub fn session_ended(err: &sqlx::Error) -> bool {
     match err {
-        sqlx::Error::Io(_) => true,
-        // 57P01 admin_shutdown (pg_terminate_backend, a fast shutdown), 57P02 crash_shutdown.
-        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("57P01" | "57P02")),
+        // 57P01 admin_shutdown (pg_terminate_backend, a fast shutdown), 57P02 crash_shutdown,
+        // 57P05 idle_session_timeout; class 08, connection exceptions.
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            matches!(&*code, "57P01" | "57P02" | "57P05") || code.starts_with("08")
+        }),
         _ => false,
     }
 }

@@ -6,7 +6,9 @@
 //!
 //! A request whose pooled connection turned out to be closed by PostgreSQL
 //! ([`Reconnect`]) runs once more at once, testing every idle connection it takes (see
-//! [`crate::db::pool_options`]).
+//! [`crate::db::pool_options`]): a read always, a write only when PostgreSQL answered its
+//! statement with the session's end (after a bare socket error the write may have committed:
+//! the client gets the 503 with `Retry-After`).
 //!
 //! The body is kept while the handler reads it (up to [`REPLAY_LIMIT`]), so a run can send it
 //! again; a request whose body was larger is not run again.
@@ -58,7 +60,13 @@ pub async fn retry(req: Request, next: Next) -> Response {
         } else {
             run_once.await
         };
-        let reconnect = !reconnected && response.extensions().get::<Reconnect>().is_some();
+        // A write is run again only when PostgreSQL said its statement failed: after a socket
+        // error it may have committed, and a second run would write twice.
+        let reconnect = !reconnected
+            && response
+                .extensions()
+                .get::<Reconnect>()
+                .is_some_and(|r| r.statement_failed || parts.method.is_safe());
         let contention =
             response.extensions().get::<Retryable>().is_some() && rolled_back + 1 < MAX_RUNS;
         if !reconnect && !contention {

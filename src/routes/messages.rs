@@ -216,6 +216,9 @@ pub async fn send_to_thread(
 ) -> Result<Response, ApiError> {
     let outgoing = outgoing(&state, &gate, PageOf::Thread, body).await?;
     let turn = state.writers.turn(gate.id).await?;
+    // The time left is measured once the connection is ours: a wait for one is not the
+    // statement's to spend.
+    let mut conn = state.db.acquire().await?;
     let limits = SendLimits::of(&turn, &gate);
     let send = Send {
         thread_id: Some(gate.id),
@@ -227,7 +230,7 @@ pub async fn send_to_thread(
         budget: limits.budget,
         new_thread: None,
     };
-    sent(db::messages::send(&state.db, &send).await?)
+    sent(db::messages::send(&mut *conn, &send).await?)
 }
 
 /// POST /api/v1/bookings/{id}/messages: the first message creates the booking's thread. One
@@ -242,6 +245,7 @@ pub async fn send_to_booking(
     // The line of the booking: its thread is not known before the statement.
     let turn = state.writers.turn(gate.id).await?;
     let mut new_thread: Option<Value> = None;
+    let mut conn = state.db.acquire().await?;
     loop {
         let limits = SendLimits::of(&turn, &gate);
         let send = Send {
@@ -254,7 +258,7 @@ pub async fn send_to_booking(
             budget: limits.budget,
             new_thread: new_thread.as_ref(),
         };
-        match db::messages::send(&state.db, &send).await? {
+        match db::messages::send(&mut *conn, &send).await? {
             Sent::NoThread(booking) if new_thread.is_none() => {
                 new_thread = Some(messaging::new_booking_thread(&booking)?);
             }

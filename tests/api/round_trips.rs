@@ -8,7 +8,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
@@ -487,4 +487,178 @@ async fn attachment_urls_are_written_alike_by_the_database_and_the_server() {
         .await
         .unwrap();
     assert_eq!(wire, ota_inbox::http::time::format(&at));
+}
+
+/// A TCP proxy in front of `target` that, once armed, lets the next statement reach PostgreSQL
+/// (which runs and commits it) and then closes the client's side before the answer comes back:
+/// a connection lost after the commit.
+async fn cutting_proxy(target: SocketAddr) -> (SocketAddr, Arc<AtomicBool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let armed = Arc::new(AtomicBool::new(false));
+    let shared = armed.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let armed = shared.clone();
+            tokio::spawn(async move {
+                let _ = cut_after_commit(client, target, armed).await;
+            });
+        }
+    });
+    (addr, armed)
+}
+
+async fn cut_after_commit(
+    client: TcpStream,
+    target: SocketAddr,
+    armed: Arc<AtomicBool>,
+) -> std::io::Result<()> {
+    let server = TcpStream::connect(target).await?;
+    let (mut from_client, mut to_client) = client.into_split();
+    let (mut from_server, mut to_server) = server.into_split();
+    let cut = Arc::new(AtomicBool::new(false));
+    let cut_answers = cut.clone();
+    tokio::spawn(async move {
+        let mut buf = vec![0; 64 * 1024];
+        loop {
+            match from_server.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) if !cut_answers.load(Ordering::SeqCst) => {
+                    if to_client.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(_) => break,
+            }
+        }
+        let _ = to_client.shutdown().await;
+    });
+    // Start-up (an SSL request is refused by the options; the startup message is untyped).
+    let len = from_client.read_u32().await?;
+    let mut body = vec![0; (len as usize).saturating_sub(4)];
+    from_client.read_exact(&mut body).await?;
+    to_server.write_all(&len.to_be_bytes()).await?;
+    to_server.write_all(&body).await?;
+    let mut executing = false;
+    loop {
+        let kind = from_client.read_u8().await?;
+        let len = from_client.read_u32().await?;
+        let mut body = vec![0; (len as usize).saturating_sub(4)];
+        from_client.read_exact(&mut body).await?;
+        let armed_now = armed.load(Ordering::SeqCst);
+        if kind == b'E' && armed_now {
+            executing = true;
+        }
+        let cutting = kind == b'S' && executing;
+        if cutting {
+            // From here on the answers are dropped, and the client's side closed.
+            armed.store(false, Ordering::SeqCst);
+            cut.store(true, Ordering::SeqCst);
+        }
+        to_server.write_all(&[kind]).await?;
+        to_server.write_all(&len.to_be_bytes()).await?;
+        to_server.write_all(&body).await?;
+        if cutting {
+            // PostgreSQL runs and commits what it was sent; then it reads the end of the stream.
+            sleep(Duration::from_millis(300)).await;
+            return Ok(());
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_send_whose_connection_is_lost_after_the_commit_is_not_written_twice() {
+    let (direct, options) = fresh_database().await;
+    let target: SocketAddr = format!(
+        "{}:{}",
+        resolve_host(options.get_host()),
+        options.get_port()
+    )
+    .parse()
+    .unwrap();
+    let (proxy, armed) = cutting_proxy(target).await;
+    let proxied: PgConnectOptions = options
+        .clone()
+        .host("127.0.0.1")
+        .port(proxy.port())
+        .ssl_mode(PgSslMode::Disable);
+    let pool = db::pool_options(1).connect_with(proxied).await.unwrap();
+    let setup = TestApp::over(direct.clone(), |s| s);
+    let (account, _, _, thread) = seeded(&setup).await;
+    // The principal cache follows the database, as in the server: the send's one statement is
+    // the one cut.
+    let state = AppState::new(pool.clone(), Some(ADMIN_TOKEN), MAX_ATTACHMENT_BYTES);
+    let cache = state.principals.clone();
+    let _listening = cache.listen(&direct);
+    let started = Instant::now();
+    while !cache.is_listening() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never listening"
+        );
+        sleep(Duration::from_millis(5)).await;
+    }
+    let app = TestApp {
+        db: direct.clone(),
+        router: app(state),
+    };
+    let messages = format!("/api/v1/message_threads/{thread}/messages");
+    // The key is looked up (and cached) before the cut is armed.
+    app.get(&messages)
+        .key(&account.key)
+        .send()
+        .await
+        .expect_status(StatusCode::OK);
+
+    armed.store(true, Ordering::SeqCst);
+    let response = app
+        .post(&messages)
+        .key(&account.key)
+        .json(json!({"message": {"message": "Only once"}}))
+        .send()
+        .await;
+    // The statement committed but its answer was lost: the client is told to try again later,
+    // and the message is not written a second time behind its back.
+    response.expect_error(503, "service_unavailable");
+    assert!(response.headers.get("retry-after").is_some());
+    let written = setup
+        .count("select count(*) from messages where message = 'Only once'")
+        .await;
+    assert_eq!(written, 1);
+
+    // The next read finds a fresh connection.
+    app.get(&messages)
+        .key(&account.key)
+        .send()
+        .await
+        .expect_status(StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_refused_attachment_leaves_no_thread_behind() {
+    let app = TestApp::new().await;
+    let account = app.user().await;
+    let property = app.property(&account, true).await;
+    let booking = app.booking(property, "BookingCom").await;
+    app.post(&format!("/api/v1/bookings/{booking}/messages"))
+        .key(&account.key)
+        .json(json!({"message": {"message": "See attached", "attachment_id": Uuid::new_v4()}}))
+        .send()
+        .await
+        .expect_error(422, "validation_error");
+    let threads = app
+        .count_with(
+            "select count(*) from message_threads where booking_id = $1::uuid",
+            &booking.to_string(),
+        )
+        .await;
+    assert_eq!(threads, 0);
+    // The booking's first message still makes its thread.
+    app.post(&format!("/api/v1/bookings/{booking}/messages"))
+        .key(&account.key)
+        .json(json!({"message": {"message": "Hello"}}))
+        .send()
+        .await
+        .expect_status(StatusCode::OK);
+    assert_eq!(app.thread_of(booking).await.get_version_num(), 4);
 }
