@@ -102,7 +102,9 @@ pub fn complete(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
         );
     }
     for (name, response) in error_responses() {
-        components.responses.insert(name.to_owned(), response.into());
+        components
+            .responses
+            .insert(name.to_owned(), response.into());
     }
 
     let paths = std::mem::take(&mut doc.paths.paths);
@@ -305,8 +307,9 @@ static SWAGGER: std::sync::LazyLock<Arc<utoipa_swagger_ui::Config<'static>>> =
 pub async fn docs() -> Response {
     match utoipa_swagger_ui::serve("index.html", SWAGGER.clone()) {
         // The page names its files relative to `/docs/`; it is served at `/docs`.
-        Ok(Some(file)) => Html(String::from_utf8_lossy(&file.bytes).replace("\"./", "\"/docs/"))
-            .into_response(),
+        Ok(Some(file)) => {
+            Html(String::from_utf8_lossy(&file.bytes).replace("\"./", "\"/docs/")).into_response()
+        }
         _ => ApiError::NotFound.into_response(),
     }
 }

@@ -5,10 +5,10 @@
 
 #![allow(dead_code)]
 
-use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
-use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaFormat, Type};
-use utoipa::openapi::{KnownFormat, RefOr, Required};
 use utoipa::IntoParams;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::{KnownFormat, RefOr, Required};
 
 /// Declares a type whose [`IntoParams`] are the parameters of one list.
 macro_rules! list_params {
@@ -30,12 +30,16 @@ macro_rules! list_params {
 pub struct List {
     /// `order[field]` each list accepts.
     pub order: &'static [&'static str],
+    /// The only direction a list with one fixed order serves (`None`: either).
+    pub fixed_direction: Option<&'static str>,
     /// `filter[field]` with comma-separated UUIDs.
     pub uuid_filters: &'static [&'static str],
     /// `filter[field]` with comma-separated values among a set (empty: any text).
     pub enum_filters: &'static [(&'static str, &'static [&'static str])],
     /// `filter[field]` with free text values.
     pub text_filters: &'static [&'static str],
+    /// `filter[field]` with text values compared as they are (PostgreSQL text: no NUL).
+    pub exact_text_filters: &'static [&'static str],
     /// `filter[field][op]` on timestamps.
     pub time_ranges: &'static [&'static str],
     /// `filter[field][op]` on dates.
@@ -46,9 +50,11 @@ impl List {
     pub const fn new() -> Self {
         Self {
             order: &[],
+            fixed_direction: None,
             uuid_filters: &[],
             enum_filters: &[],
             text_filters: &[],
+            exact_text_filters: &[],
             time_ranges: &[],
             date_ranges: &[],
         }
@@ -59,12 +65,12 @@ impl List {
             query(
                 "pagination[page]",
                 "Page number, from 1.",
-                integer(1.0, 18_446_744_073_709_551_615.0),
+                integer(1, MAX_NUMBER),
             ),
             query(
                 "pagination[limit]",
                 "Items per page (default 10; more than 100 is read as 100).",
-                integer(1.0, 18_446_744_073_709_551_615.0),
+                integer(1, MAX_NUMBER),
             ),
         ];
         for field in self.order {
@@ -74,7 +80,11 @@ impl List {
                 RefOr::T(Schema::Object(
                     ObjectBuilder::new()
                         .schema_type(Type::String)
-                        .enum_values(Some(["asc", "desc", "ASC", "DESC"]))
+                        .enum_values(Some(match self.fixed_direction {
+                            Some("asc") => vec!["asc", "ASC"],
+                            Some(_) => vec!["desc", "DESC"],
+                            None => vec!["asc", "desc", "ASC", "DESC"],
+                        }))
                         .build(),
                 )),
             ));
@@ -83,19 +93,29 @@ impl List {
             out.push(query(
                 &format!("filter[{field}]"),
                 "One id or several separated by commas.",
-                string(Some(
-                    "^\\s*[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\\s*(,\\s*[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\\s*)*$",
-                )),
+                string(Some(&comma_separated(UUID_PATTERN))),
             ));
         }
         for (field, values) in self.enum_filters {
-            let one = values.join("|");
+            let (pattern, description) = if *field == "is_closed" {
+                // One value only.
+                (
+                    format!("^[ \\t,]*({})[ \\t,]*$", values.join("|")),
+                    format!("One of {}.", values.join(", ")),
+                )
+            } else {
+                (
+                    comma_separated(&values.join("|")),
+                    format!(
+                        "One of {} or several separated by commas.",
+                        values.join(", ")
+                    ),
+                )
+            };
             out.push(query(
                 &format!("filter[{field}]"),
-                &format!("One of {} or several separated by commas.", values.join(", ")),
-                string(Some(&format!(
-                    "^\\s*({one})\\s*(,\\s*({one})\\s*)*$"
-                ))),
+                &description,
+                string(Some(&pattern)),
             ));
         }
         for field in self.text_filters {
@@ -105,28 +125,64 @@ impl List {
                 string(None),
             ));
         }
-        for (fields, format, what) in [
-            (self.time_ranges, KnownFormat::DateTime, "a timestamp (UTC when no zone is given) or a date"),
-            (self.date_ranges, KnownFormat::Date, "a date `YYYY-MM-DD`"),
-        ] {
-            for field in fields {
-                for op in ["gt", "gte", "lt", "lte"] {
-                    out.push(query(
-                        &format!("filter[{field}][{op}]"),
-                        &format!("`{field}` {op} {what}."),
-                        RefOr::T(Schema::Object(
-                            ObjectBuilder::new()
-                                .schema_type(Type::String)
-                                .format(Some(SchemaFormat::KnownFormat(format.clone())))
-                                .build(),
-                        )),
-                    ));
-                }
+        for field in self.exact_text_filters {
+            out.push(query(
+                &format!("filter[{field}]"),
+                "One value or several separated by commas.",
+                string(Some("^[^\\u0000]*$")),
+            ));
+        }
+        let formatted = |format: KnownFormat| {
+            Schema::Object(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(format)))
+                    .build(),
+            )
+        };
+        for field in self.time_ranges {
+            for op in ["gt", "gte", "lt", "lte"] {
+                // A timestamp (UTC when it has no zone) or a date (its midnight).
+                let schema = AnyOfBuilder::new()
+                    .item(formatted(KnownFormat::DateTime))
+                    .item(formatted(KnownFormat::Date))
+                    .build();
+                out.push(query(
+                    &format!("filter[{field}][{op}]"),
+                    &format!("`{field}` {op} a timestamp (UTC when it has no zone) or a date."),
+                    RefOr::T(Schema::AnyOf(schema)),
+                ));
+            }
+        }
+        for field in self.date_ranges {
+            for op in ["gt", "gte", "lt", "lte"] {
+                let schema = AnyOfBuilder::new()
+                    .item(formatted(KnownFormat::Date))
+                    .item(formatted(KnownFormat::DateTime))
+                    .build();
+                out.push(query(
+                    &format!("filter[{field}][{op}]"),
+                    &format!("`{field}` {op} a date `YYYY-MM-DD` (or a timestamp: its date)."),
+                    RefOr::T(Schema::AnyOf(schema)),
+                ));
             }
         }
         out
     }
 }
+
+/// The largest page and limit the server reads (`u64`); a larger one is a 422.
+const MAX_NUMBER: u64 = u64::MAX;
+
+/// `values` separated by commas; blanks and empty items are ignored (an empty value is no
+/// filter at all).
+fn comma_separated(value: &str) -> String {
+    format!("^[ \\t,]*(({value})[ \\t]*(,[ \\t,]*({value})[ \\t]*)*)?[ \\t,]*$")
+}
+
+/// A hyphenated UUID, the only form the server reads.
+pub const UUID_PATTERN: &str =
+    "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
 
 fn query(name: &str, description: &str, schema: RefOr<Schema>) -> Parameter {
     ParameterBuilder::new()
@@ -138,12 +194,13 @@ fn query(name: &str, description: &str, schema: RefOr<Schema>) -> Parameter {
         .build()
 }
 
-fn integer(minimum: f64, maximum: f64) -> RefOr<Schema> {
+fn integer(minimum: u64, maximum: u64) -> RefOr<Schema> {
+    let number = |n: u64| utoipa::Number::UInt(usize::try_from(n).unwrap_or(usize::MAX));
     RefOr::T(Schema::Object(
         ObjectBuilder::new()
             .schema_type(Type::Integer)
-            .minimum(Some(minimum))
-            .maximum(Some(maximum))
+            .minimum(Some(number(minimum)))
+            .maximum(Some(number(maximum)))
             .build(),
     ))
 }
@@ -171,7 +228,10 @@ list_params!(
     List {
         order: &threads::ORDERABLE,
         uuid_filters: &["property_id", "booking_id", "channel_id"],
-        enum_filters: &[("provider", &["BookingCom", "AirBNB"]), ("is_closed", &["true", "false"])],
+        enum_filters: &[
+            ("provider", &["BookingCom", "AirBNB"]),
+            ("is_closed", &["true", "false"])
+        ],
         time_ranges: &threads::ORDERABLE,
         ..List::new()
     }
@@ -190,9 +250,11 @@ list_params!(
         order: &bookings::ORDERABLE,
         uuid_filters: &["property_id"],
         enum_filters: &[("status", &bookings::STATUSES)],
-        text_filters: &["ota_name", "ota_reservation_code"],
+        text_filters: &["ota_name"],
+        exact_text_filters: &["ota_reservation_code"],
         time_ranges: &bookings::TIME_RANGES,
         date_ranges: &bookings::DATE_RANGES,
+        ..List::new()
     }
 );
 list_params!(PageParams, List::new());
@@ -237,6 +299,7 @@ list_params!(
     UserListParams,
     List {
         order: &["inserted_at"],
+        fixed_direction: Some("asc"),
         ..List::new()
     }
 );
@@ -244,6 +307,7 @@ list_params!(
     ConsolePropertyListParams,
     List {
         order: &["inserted_at"],
+        fixed_direction: Some("asc"),
         uuid_filters: &["user_id"],
         ..List::new()
     }
@@ -252,6 +316,7 @@ list_params!(
     ConsoleBookingListParams,
     List {
         order: &["inserted_at"],
+        fixed_direction: Some("desc"),
         uuid_filters: &["property_id"],
         ..List::new()
     }
@@ -260,6 +325,7 @@ list_params!(
     ConsoleThreadListParams,
     List {
         order: &["last_message_received_at"],
+        fixed_direction: Some("desc"),
         uuid_filters: &["property_id"],
         ..List::new()
     }
@@ -275,6 +341,7 @@ list_params!(
     DeliveryListParams,
     List {
         order: &["inserted_at"],
+        fixed_direction: Some("desc"),
         uuid_filters: &["property_id", "webhook_id"],
         ..List::new()
     }
@@ -298,7 +365,7 @@ impl IntoParams for ResumeParams {
             RefOr::T(Schema::Object(
                 ObjectBuilder::new()
                     .schema_type(Type::String)
-                    .pattern(Some("^\\s*[0-9]{1,18}\\s*$"))
+                    .pattern(Some("^[ \\t]*([0-9]{1,18})?[ \\t]*$"))
                     .build(),
             ))
         };

@@ -160,7 +160,13 @@ resource!(
     "outbox_entry",
     OutboxAttributes
 );
-resource!(EventResource, EventData, EventList, "event", EventAttributes);
+resource!(
+    EventResource,
+    EventData,
+    EventList,
+    "event",
+    EventAttributes
+);
 resource!(
     WebhookResource,
     WebhookData,
@@ -259,6 +265,24 @@ pub struct Index {
 
 // ---- request bodies -------------------------------------------------------------------------
 
+/// A header or query parameter value: a string, a number or a boolean (sent as text).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Scalar {
+    Text(String),
+    Number(f64),
+    Flag(bool),
+}
+
+/// A decimal amount: a string or a number.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Amount {
+    #[schema(example = "240.00")]
+    Text(String),
+    Number(f64),
+}
+
 /// `{"property": {...}}`
 #[derive(Serialize, ToSchema)]
 pub struct PropertyCreate {
@@ -350,9 +374,9 @@ pub struct WebhookFields {
     pub event_mask: Option<String>,
     pub property_id: Option<Uuid>,
     /// Extra request headers, name → value.
-    pub headers: Option<BTreeMap<String, String>>,
+    pub headers: Option<BTreeMap<String, Scalar>>,
     /// Extra query parameters, name → value.
-    pub request_params: Option<BTreeMap<String, String>>,
+    pub request_params: Option<BTreeMap<String, Scalar>>,
     pub is_active: Option<bool>,
     pub send_data: Option<bool>,
     pub is_global: Option<bool>,
@@ -370,8 +394,8 @@ pub struct WebhookTestOverrides {
 #[derive(Serialize, ToSchema)]
 pub struct WebhookOverrideFields {
     pub callback_url: Option<String>,
-    pub headers: Option<BTreeMap<String, String>>,
-    pub request_params: Option<BTreeMap<String, String>>,
+    pub headers: Option<BTreeMap<String, Scalar>>,
+    pub request_params: Option<BTreeMap<String, Scalar>>,
 }
 
 /// `{"user": {...}}`
@@ -418,8 +442,7 @@ pub struct BookingFields {
     #[schema(example = "EUR")]
     pub currency: Option<String>,
     /// A decimal, as a string or a number.
-    #[schema(value_type = Option<String>, example = "240.00")]
-    pub amount: Option<String>,
+    pub amount: Option<Amount>,
     pub occupancy: Option<BookingOccupancy>,
     pub notes: Option<String>,
     pub ota_message_thread_id: Option<String>,
@@ -437,8 +460,11 @@ pub struct BookingCustomer {
 
 #[derive(Serialize, ToSchema)]
 pub struct BookingOccupancy {
+    #[schema(minimum = 0, maximum = 100)]
     pub adults: Option<i64>,
+    #[schema(minimum = 0, maximum = 100)]
     pub children: Option<i64>,
+    #[schema(minimum = 0, maximum = 100)]
     pub infants: Option<i64>,
 }
 
@@ -473,13 +499,16 @@ pub struct InquiryFields {
     pub guest_name: String,
     pub checkin_date: chrono::NaiveDate,
     pub checkout_date: chrono::NaiveDate,
+    #[schema(minimum = 0, maximum = 100)]
     pub number_of_adults: Option<i64>,
+    #[schema(minimum = 0, maximum = 100)]
     pub number_of_children: Option<i64>,
+    #[schema(minimum = 0, maximum = 100)]
     pub number_of_infants: Option<i64>,
+    #[schema(minimum = 0, maximum = 100)]
     pub number_of_pets: Option<i64>,
     pub currency: Option<String>,
-    #[schema(value_type = Option<String>, example = "240.00")]
-    pub expected_payout_amount_accurate: Option<String>,
+    pub expected_payout_amount_accurate: Option<Amount>,
     pub listing_id: Option<String>,
     pub listing_name: Option<String>,
     pub room_type_id: Option<Uuid>,

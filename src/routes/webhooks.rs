@@ -328,7 +328,7 @@ pub async fn test(
     summary = "Send a test event to a stored webhook",
     params(crate::openapi::params::IdPath),
     responses((status = 200, description = "What the callback answered.", body = crate::openapi::schemas::WebhookTestAnswer)),
-    request_body(content = Option<crate::openapi::schemas::WebhookTestOverrides>, description = "Optional overrides; an empty body sends to the stored webhook.", content_type = "application/json")
+    request_body(content = crate::openapi::schemas::WebhookTestOverrides, description = "Optional overrides; an empty body sends to the stored webhook.", content_type = "application/json")
 )]
 pub async fn test_stored(
     State(state): State<AppState>,

@@ -33,7 +33,11 @@ fn operations(doc: &Value) -> Vec<(Method, String)> {
 async fn the_document_is_openapi_3_1_with_both_kinds_of_credentials() {
     let app = TestApp::new().await;
     let doc = document(&app).await;
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
     let schemes = &doc["components"]["securitySchemes"];
     assert_eq!(schemes["user-api-key"]["type"], "apiKey");
     assert_eq!(schemes["user-api-key"]["in"], "header");
@@ -85,7 +89,10 @@ async fn the_document_is_openapi_3_1_with_both_kinds_of_credentials() {
     let create = &doc["paths"]["/api/v1/properties"]["post"];
     assert!(create["requestBody"].is_object());
     for status in ["201", "400", "413", "415", "422"] {
-        assert!(create["responses"][status].is_object(), "POST /properties lacks {status}");
+        assert!(
+            create["responses"][status].is_object(),
+            "POST /properties lacks {status}"
+        );
     }
     assert_eq!(
         doc["components"]["responses"]["429"]["headers"]["RateLimit-Remaining"]["schema"]["type"],
@@ -153,7 +160,10 @@ async fn metrics_are_documented_when_served_on_the_main_port() {
     .await;
     let doc = document(&app).await;
     assert!(doc["paths"].get("/metrics").is_none());
-    assert_eq!(app.get("/metrics").send().await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get("/metrics").send().await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -162,7 +172,10 @@ async fn the_interactive_docs_are_served_from_the_binary() {
     let page = app.get("/docs").send().await.expect_status(StatusCode::OK);
     let html = String::from_utf8(page.body).unwrap();
     assert!(html.contains("/docs/swagger-ui-bundle.js"), "{html}");
-    assert!(!html.contains("http://") && !html.contains("https://"), "{html}");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "{html}"
+    );
     let script = app
         .get("/docs/swagger-ui-bundle.js")
         .send()
@@ -179,7 +192,12 @@ async fn the_interactive_docs_are_served_from_the_binary() {
         .send()
         .await
         .expect_error(404, "not_found");
-    let index = app.get("/").send().await.expect_status(StatusCode::OK).json();
+    let index = app
+        .get("/")
+        .send()
+        .await
+        .expect_status(StatusCode::OK)
+        .json();
     assert_eq!(index["links"]["docs"], "/docs");
     assert_eq!(index["links"]["openapi"], "/api/v1/openapi.json");
 }
@@ -189,7 +207,10 @@ async fn the_interactive_docs_are_served_from_the_binary() {
 #[test]
 fn no_route_bypasses_the_documented_registration() {
     let mut offenders = vec![];
-    let mut stack = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))];
+    let mut stack = vec![std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src"
+    ))];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
