@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::http::cors::AllowedOrigins;
 use crate::ui::csp::FrameAncestors;
 
 /// Default retry schedule of webhook deliveries (§10).
@@ -76,6 +77,11 @@ pub struct Config {
     /// https://pms.example.com, separated by commas or spaces.
     #[arg(long, env = "IFRAME_ALLOWED_ORIGINS", default_value = "*")]
     pub iframe_allowed_origins: FrameAncestors,
+
+    /// Origins whose pages may call the API from a browser: * (any), or origins such as
+    /// https://pms.example.com, separated by commas or spaces (default: none).
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS")]
+    pub cors_allowed_origins: Option<AllowedOrigins>,
 
     /// How long an unused chat session lives (it never expires while it is used).
     #[arg(long, env = "CHAT_SESSION_IDLE_TIMEOUT", default_value = "12h",

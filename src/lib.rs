@@ -65,6 +65,8 @@ pub struct AppState {
     pub limits: http::deadline::Limits,
     /// The line in front of each thread's row lock (see [`http::writers`]).
     pub writers: Arc<http::writers::Writers>,
+    /// Origins whose pages may call the server (`CORS_ALLOWED_ORIGINS`).
+    pub cors: http::cors::AllowedOrigins,
 }
 
 impl AppState {
@@ -86,6 +88,7 @@ impl AppState {
             frame_ancestors: ui::csp::FrameAncestors::default(),
             limits: http::deadline::Limits::default(),
             writers: http::writers::Writers::new(db::SessionTimeouts::default().lock),
+            cors: http::cors::AllowedOrigins::None,
         }
     }
 
@@ -144,6 +147,12 @@ impl AppState {
         self
     }
 
+    /// Sets which origins' pages may call the server.
+    pub fn with_cors(mut self, origins: http::cors::AllowedOrigins) -> Self {
+        self.cors = origins;
+        self
+    }
+
     /// Sets who may frame the chat page.
     pub fn with_frame_ancestors(mut self, frame_ancestors: ui::csp::FrameAncestors) -> Self {
         self.frame_ancestors = frame_ancestors;
@@ -170,17 +179,25 @@ fn auth_failure_limiter(per_minute: u32) -> Option<Arc<http::auth_failures::Auth
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The whole HTTP application: routes, reruns of rolled-back requests, time limits, request
-/// ids, request logs and a panic guard.
+/// The whole HTTP application: routes, reruns of rolled-back requests, time limits, response
+/// compression, cross-origin access, request ids, request logs and a panic guard.
 pub fn app(state: AppState) -> Router {
     let limits = state.limits;
-    routes::router(state)
+    let cors = state.cors.layer();
+    let router = routes::router(state)
         .layer(from_fn(http::retry::retry))
         .layer(from_fn_with_state(limits, http::deadline::limit))
         .layer(axum::middleware::map_response(json_charset))
+        .layer(http::compression::layer())
         .layer(CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| panic_response(),
-        ))
+        ));
+    // Outside the routes and the panic guard: a preflight is answered before authentication.
+    let router = match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request<_>| {

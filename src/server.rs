@@ -161,6 +161,7 @@ async fn serve(
         ..HubConfig::default()
     })
     .with_frame_ancestors(config.iframe_allowed_origins.clone())
+    .with_cors(config.cors_allowed_origins.clone().unwrap_or_default())
     .with_limits(Limits {
         request: config.request_timeout,
         body_read: config.body_read_timeout,

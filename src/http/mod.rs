@@ -3,6 +3,8 @@
 
 pub mod auth;
 pub mod auth_failures;
+pub mod compression;
+pub mod cors;
 pub mod deadline;
 pub mod envelope;
 pub mod fields;
