@@ -46,6 +46,12 @@ pub struct List {
     pub date_ranges: &'static [&'static str],
 }
 
+impl Default for List {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl List {
     pub const fn new() -> Self {
         Self {

@@ -13,7 +13,10 @@ async fn document(app: &TestApp) -> Value {
         .await
         .expect_status(StatusCode::OK);
     let content_type = response.headers["content-type"].to_str().unwrap();
-    assert!(content_type.starts_with("application/json"), "{content_type}");
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
     response.json()
 }
 
