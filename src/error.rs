@@ -20,6 +20,12 @@ const RETRY_AFTER_BUSY_SECONDS: &str = "1";
 #[derive(Debug, Clone, Copy)]
 pub struct Retryable;
 
+/// Marks a response whose request failed because its pooled connection had been closed by
+/// PostgreSQL (found by the statement that used it): [`crate::http::retry`] runs it once more,
+/// on a connection tested or opened for it.
+#[derive(Debug, Clone, Copy)]
+pub struct Reconnect;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// 400: the body is not valid JSON or not an object.
@@ -204,6 +210,9 @@ impl IntoResponse for ApiError {
         match self {
             Self::Contention(_) => {
                 response.extensions_mut().insert(Retryable);
+            }
+            Self::Unavailable(err) if crate::db::is_broken_connection(&err) => {
+                response.extensions_mut().insert(Reconnect);
             }
             // The rest of the body may still be on its way: do not wait for it.
             Self::RequestTimeout => {

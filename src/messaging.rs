@@ -294,6 +294,24 @@ pub async fn lock_booking_thread(
     db::threads::lock(conn, id).await?.ok_or(ApiError::NotFound)
 }
 
+/// What `ota_send_message` (migration 0009) makes a booking's first thread of: its title,
+/// the OTA's conversation id and its meta, as [`lock_booking_thread`] makes them.
+pub fn new_booking_thread(booking: &db::messages::BookingForThread) -> Result<Value, ApiError> {
+    let provider = Provider::parse(&booking.provider).ok_or(ApiError::NotSupported)?;
+    let ota_thread_id = booking
+        .ota_message_thread_id
+        .clone()
+        .unwrap_or_else(|| provider.new_thread_id());
+    Ok(json!({
+        "title": db::bookings::guest_name(
+            &booking.customer_name,
+            booking.customer_surname.as_deref(),
+        ),
+        "ota_message_thread_id": ota_thread_id,
+        "meta": provider.thread_meta(&ota::listing_id_of(booking.property_id), Uuid::new_v4()),
+    }))
+}
+
 /// An Airbnb inquiry: a guest asks for dates before there is a booking.
 pub struct Inquiry {
     pub property_id: Uuid,

@@ -13,14 +13,18 @@ pub enum Provider {
 }
 
 impl Provider {
+    /// Every provider with messaging.
+    pub const ALL: [Provider; 2] = [Provider::BookingCom, Provider::AirBnb];
+
+    /// The OTA name without case or punctuation, as `bookings.ota_key` holds it: what
+    /// [`Provider::for_ota`] reads.
+    pub fn ota_key(self) -> String {
+        normalize(self.ota_name())
+    }
+
     /// The provider of a booking's OTA name; `None` for OTAs without messaging.
     pub fn for_ota(ota_name: &str) -> Option<Self> {
-        let normalized: String = ota_name
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .collect::<String>()
-            .to_ascii_lowercase();
-        match normalized.as_str() {
+        match normalize(ota_name).as_str() {
             "bookingcom" => Some(Self::BookingCom),
             "airbnb" => Some(Self::AirBnb),
             _ => None,
@@ -76,6 +80,15 @@ impl Provider {
             }),
         }
     }
+}
+
+/// An OTA name without case or punctuation (`Booking.com` → `bookingcom`).
+fn normalize(ota_name: &str) -> String {
+    ota_name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase()
 }
 
 /// A reservation code like the OTA's: Airbnb's are `HM` and eight capitals or digits
@@ -170,6 +183,9 @@ mod tests {
         for p in [Provider::BookingCom, Provider::AirBnb] {
             assert_eq!(Provider::parse(p.as_str()), Some(p));
             assert_eq!(Provider::for_ota(p.ota_name()), Some(p));
+        }
+        for p in Provider::ALL {
+            assert_eq!(Provider::for_ota(&p.ota_key()), Some(p));
         }
         assert!(Provider::BookingCom.supports_no_reply_needed());
         assert!(!Provider::AirBnb.supports_no_reply_needed());

@@ -143,30 +143,36 @@ pub async fn explain(pool: &PgPool, threads: &[Uuid], dir: &Path) -> anyhow::Res
         .fetch_one(pool)
         .await?;
     let thread = threads[threads.len() / 2];
+    // As `db::threads::list` writes them: the total (and the scope's check) in a head row, the
+    // page joined to it, so that the statement answers even an empty page.
     let page = |filter: &str, order: &str, offset: u32| {
         let total = format!(
-            "(select coalesce(sum(c.threads), 0)::bigint from user_thread_counts c where c.user_id = '{user}') as total"
+            "select (select coalesce(sum(c.threads), 0)::bigint from user_thread_counts c where c.user_id = '{user}') as total, \
+             0::bigint as found, 0::bigint as visible, 1::bigint as with_app"
         );
+        let columns = "t.id, t.title, t.last_message, t.last_message_received_at, t.inserted_at";
+        let outer = order.replace("t.", "p.");
         if i64::from(offset) < db::threads::DEFERRED_FROM {
             format!(
-                "select t.id, t.title, t.last_message, {total} from message_threads t where {filter} \
-                 order by {order} limit 10 offset {offset}"
+                "select h.*, p.* from ({total}) h left join lateral (select {columns} from message_threads t \
+                 where {filter} order by {order} limit 10 offset {offset}) p on true order by {outer}"
             )
         } else {
             format!(
-                "select t.id, t.title, t.last_message, {total} from message_threads t join (select t.id \
-                 from message_threads t where {filter} order by {order} limit 10 offset {offset}) page \
-                 on page.id = t.id order by {order}"
+                "select h.*, p.* from ({total}) h left join lateral (select {columns} from message_threads t \
+                 join (select t.id from message_threads t where {filter} order by {order} limit 10 \
+                 offset {offset}) page on page.id = t.id order by {order}) p on true order by {outer}"
             )
         }
     };
     let by_activity = "t.last_message_received_at desc nulls last, t.id desc";
     let bookings = |filter: &str| {
         format!(
-            "select b.id, b.ota_reservation_code, t.id as message_thread_id, \
-             (select count(*) from bookings b where b.user_id = '{user}'{filter}) as total \
+            "select h.total, p.* from (select (select count(*) from bookings b where b.user_id = '{user}'{filter}) as total) h \
+             left join lateral (select b.id, b.inserted_at, b.ota_reservation_code, t.id as message_thread_id \
              from bookings b left join message_threads t on t.booking_id = b.id \
-             where b.user_id = '{user}'{filter} order by b.inserted_at desc, b.id desc limit 10 offset 0"
+             where b.user_id = '{user}'{filter} order by b.inserted_at desc, b.id desc limit 10 offset 0) p on true \
+             order by p.inserted_at desc, p.id desc"
         )
     };
     let statements = [
@@ -181,8 +187,7 @@ pub async fn explain(pool: &PgPool, threads: &[Uuid], dir: &Path) -> anyhow::Res
         ("Bookings, page 1 (newest first), with the total", bookings("")),
         ("Bookings by reservation code", bookings(" and b.ota_reservation_code = '0000000042'")),
         ("Bookings of one property", bookings(&format!(" and b.property_id = '{property}'"))),
-        ("Messages of a thread, page 1", format!("select m.id, m.message, coalesce((select jsonb_agg(jsonb_build_object('id', a.id, 'file_name', a.file_name) order by a.position) from attachments a where a.message_id = m.id), '[]'::jsonb) from messages m where m.message_thread_id = '{thread}' order by m.inserted_at desc, m.seq desc limit 10 offset 0")),
-        ("Messages of a thread from the guest (total)", format!("select count(*) from messages where message_thread_id = '{thread}' and sender = any(array['guest'])")),
+        ("A property (`GET /properties/{id}`)", format!("select id, user_id, title, currency, timezone, is_active, inserted_at, updated_at from properties where id = '{property}'")),
     ];
     let mut out = String::from(
         "# Query plans\n\nCaptured by `cargo run --release --example bench` on its data set \
@@ -195,6 +200,50 @@ pub async fn explain(pool: &PgPool, threads: &[Uuid], dir: &Path) -> anyhow::Res
                 .await?;
         out.push_str(&format!(
             "\n## {name}\n\n```sql\n{sql}\n```\n\n```\n{}\n```\n",
+            rows.join("\n")
+        ));
+    }
+    // The statements of the message lists exactly as the server sends them, with their
+    // parameters: the gates' inputs, the page and its total in one statement.
+    let booking: Uuid = sqlx::query_scalar("select booking_id from message_threads where id = $1")
+        .bind(thread)
+        .fetch_one(pool)
+        .await?;
+    let gated = [
+        (
+            "Messages of a thread, page 1, with the gates' inputs and the total (`GET /message_threads/{id}/messages`)",
+            db::messages::PageOf::Thread,
+            thread,
+            None,
+        ),
+        (
+            "Messages of a thread from the guest, page 1, with the total counted",
+            db::messages::PageOf::Thread,
+            thread,
+            Some(vec!["guest".to_owned()]),
+        ),
+        (
+            "Messages of a booking, page 1, with the gates' inputs and the total (`GET /bookings/{id}/messages`)",
+            db::messages::PageOf::Booking,
+            booking,
+            None,
+        ),
+    ];
+    for (name, of, id, senders) in gated {
+        let sql = db::messages::gated_page_sql(of, false);
+        let rows: Vec<String> =
+            sqlx::query_scalar(&format!("explain (analyze, buffers, costs off) {sql}"))
+                .bind(id)
+                .bind(senders.clone())
+                .bind(10_i64)
+                .bind(0_i64)
+                .bind(user)
+                .bind(None::<Vec<Uuid>>)
+                .fetch_all(pool)
+                .await?;
+        out.push_str(&format!(
+            "\n## {name}\n\n`$1` = `{id}`, `$2` = `{senders:?}`, `$3` = 10, `$4` = 0, `$5` = the user, `$6` = null\n\n```sql\n{}\n```\n\n```\n{}\n```\n",
+            sql.split_whitespace().collect::<Vec<_>>().join(" "),
             rows.join("\n")
         ));
     }

@@ -1,5 +1,6 @@
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, PgConnection, PgExecutor, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
 use crate::http::list::Order;
@@ -51,15 +52,15 @@ impl Booking {
 
     /// The guest's full name, the title of the booking's thread.
     pub fn guest_name(&self) -> String {
-        match self
-            .customer_surname
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            Some(surname) => format!("{} {surname}", self.customer_name.trim()),
-            None => self.customer_name.trim().to_owned(),
-        }
+        guest_name(&self.customer_name, self.customer_surname.as_deref())
+    }
+}
+
+/// `name surname` of a booking's guest (the surname when it is not blank).
+pub fn guest_name(name: &str, surname: Option<&str>) -> String {
+    match surname.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(surname) => format!("{} {surname}", name.trim()),
+        None => name.trim().to_owned(),
     }
 }
 
@@ -185,6 +186,23 @@ pub struct BookingFilter {
     pub date_ranges: Vec<(&'static str, &'static str, NaiveDate)>,
     /// `(column, operator, value)` on timestamps.
     pub time_ranges: Vec<(&'static str, &'static str, DateTime<Utc>)>,
+    /// `property_ids` come from `filter[property_id]`: the statement also counts how many of
+    /// them exist and how many the key sees (see [`Named`]).
+    pub named: Option<Named>,
+}
+
+/// The key that names properties in a booking list: its properties (`None`: all of the
+/// user's).
+#[derive(Debug, Default, Clone)]
+pub struct Named {
+    pub listed: Option<Vec<Uuid>>,
+}
+
+/// Of the properties a booking list names: how many exist, and how many the key sees.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NamedCheck {
+    pub found: i64,
+    pub visible: i64,
 }
 
 /// `column = $n` for one value (an index can then answer the list in order), `= any($n)` for
@@ -230,43 +248,67 @@ fn push_where<'a>(qb: &mut QueryBuilder<'a, Postgres>, f: &'a BookingFilter) {
     }
 }
 
-/// A booking of a list, with the total of the list.
-#[derive(Debug, sqlx::FromRow)]
-struct Listed {
-    #[sqlx(flatten)]
-    booking: Booking,
-    total: i64,
-}
-
-/// One page of bookings in `order` (ties broken by id) and the total the filter selects.
+/// One page of bookings in `order` (ties broken by id), the total the filter selects and, for
+/// named properties, the [`NamedCheck`]: one statement, whose first row carries the total
+/// even when the page is empty.
 pub async fn list(
-    db: impl PgExecutor<'_> + Copy,
+    db: impl PgExecutor<'_>,
     filter: &BookingFilter,
     order: Order,
     limit: i64,
     offset: i64,
-) -> sqlx::Result<(Vec<Booking>, i64)> {
+) -> sqlx::Result<(Vec<Booking>, i64, NamedCheck)> {
     let dir = order.direction.sql();
     let field = order.field;
-    // The total rides on the page's statement, counted over the same filter.
-    let mut qb = QueryBuilder::new(COLUMNS);
-    qb.push(", (select count(*) from bookings b");
+    let mut qb = QueryBuilder::new(
+        "select h.total, h.found, h.visible, p.* from (select (select count(*) from bookings b",
+    );
     push_where(&mut qb, filter);
-    qb.push(") as total");
+    qb.push(") as total, ");
+    match (&filter.named, &filter.property_ids) {
+        (Some(named), Some(ids)) => {
+            qb.push("(select count(*) from properties p where p.id = any(")
+                .push_bind(ids)
+                .push(")) as found, (select count(*) from properties p where p.id = any(")
+                .push_bind(ids)
+                .push(") and p.user_id = ")
+                .push_bind(filter.user_id);
+            if let Some(listed) = &named.listed {
+                qb.push(" and p.id = any(").push_bind(listed).push(")");
+            }
+            qb.push(") as visible");
+        }
+        _ => {
+            qb.push("0::bigint as found, 0::bigint as visible");
+        }
+    }
+    qb.push(") h left join lateral (");
+    qb.push(COLUMNS);
     qb.push(FROM);
     push_where(&mut qb, filter);
     qb.push(format_args!(" order by b.{field} {dir}, b.id {dir} limit "))
         .push_bind(limit)
         .push(" offset ")
         .push_bind(offset);
-    let rows: Vec<Listed> = qb.build_query_as().fetch_all(db).await?;
-    let total = match rows.first() {
-        Some(row) => row.total,
-        None => {
-            let mut qb = QueryBuilder::new("select count(*) from bookings b");
-            push_where(&mut qb, filter);
-            qb.build_query_scalar().fetch_one(db).await?
-        }
+    qb.push(format_args!(
+        ") p on true order by p.{field} {dir}, p.id {dir}"
+    ));
+    let rows: Vec<PgRow> = qb.build().fetch_all(db).await?;
+    let (total, check) = match rows.first() {
+        Some(row) => (
+            row.try_get("total")?,
+            NamedCheck {
+                found: row.try_get("found")?,
+                visible: row.try_get("visible")?,
+            },
+        ),
+        None => (0, NamedCheck::default()),
     };
-    Ok((rows.into_iter().map(|row| row.booking).collect(), total))
+    let mut bookings = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if row.try_get::<Option<Uuid>, _>("id")?.is_some() {
+            bookings.push(Booking::from_row(row)?);
+        }
+    }
+    Ok((bookings, total, check))
 }

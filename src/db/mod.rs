@@ -29,10 +29,50 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 pub type Tx = Transaction<'static, Postgres>;
 
 /// A pool that fails fast (a 503) rather than queueing for long when the database is away.
+///
+/// No round trip before a connection is handed out (`test_before_acquire` off): a request's
+/// statement is its first round trip. A connection PostgreSQL closed while it sat idle (a
+/// restart, `pg_terminate_backend`, an idle timeout of a pooler) is found by the statement that
+/// uses it; that request runs once more ([`crate::http::retry`]) inside
+/// [`with_tested_connections`], where every idle connection it takes is tested first (and
+/// dropped when dead), so that the second run gets a live or a new connection.
 pub fn pool_options(max_connections: u32) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
+        .test_before_acquire(false)
+        .before_acquire(|conn, _| {
+            Box::pin(async move {
+                if TESTED.try_with(|_| ()).is_ok() {
+                    // An error discards the connection; the pool tries the next or a new one.
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
+tokio::task_local! {
+    /// Set while a request runs again after its connection was found closed.
+    static TESTED: ();
+}
+
+/// Runs `work` (a request's second run) with every idle connection it takes from a pool made
+/// by [`pool_options`] tested before use.
+pub async fn with_tested_connections<F: std::future::Future>(work: F) -> F::Output {
+    TESTED.scope((), work).await
+}
+
+/// Whether an error says that the connection itself is gone (PostgreSQL ended the session, or
+/// the socket failed), as opposed to a statement that failed or a pool that is out of
+/// connections. The statement did not run on a live session: it may be sent again.
+pub fn is_broken_connection(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_) => true,
+        // 57P01 admin_shutdown (pg_terminate_backend, a fast shutdown), 57P02 crash_shutdown.
+        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("57P01" | "57P02")),
+        _ => false,
+    }
 }
 
 pub async fn connect(options: PgConnectOptions, max_connections: u32) -> sqlx::Result<PgPool> {

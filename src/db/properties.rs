@@ -1,5 +1,6 @@
 use chrono::{DateTime, Utc};
-use sqlx::PgExecutor;
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, PgExecutor, Row};
 use uuid::Uuid;
 
 use crate::http::auth::Principal;
@@ -45,17 +46,21 @@ pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Prope
         .await
 }
 
-/// A page of the properties the principal sees, oldest first, and their total.
+/// A page of the properties the principal sees, oldest first, and their total: one statement.
 pub async fn list_visible(
-    db: impl PgExecutor<'_> + Copy,
+    db: impl PgExecutor<'_>,
     principal: &Principal,
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<(Vec<Property>, i64)> {
-    let rows = sqlx::query_as(&format!(
-        r#"select {COLUMNS} from properties
-           where user_id = $1 and ($2::uuid[] is null or id = any($2))
-           order by inserted_at, id limit $3 offset $4"#
+    const VISIBLE: &str = "user_id = $1 and ($2::uuid[] is null or id = any($2))";
+    let rows: Vec<PgRow> = sqlx::query(&format!(
+        r#"select h.total, p.*
+           from (select count(*) as total from properties where {VISIBLE}) h
+           left join lateral (
+             select {COLUMNS} from properties where {VISIBLE}
+             order by inserted_at, id limit $3 offset $4) p on true
+           order by p.inserted_at, p.id"#
     ))
     .bind(principal.user_id)
     .bind(principal.listed())
@@ -63,14 +68,17 @@ pub async fn list_visible(
     .bind(offset)
     .fetch_all(db)
     .await?;
-    let total = sqlx::query_scalar(
-        "select count(*) from properties where user_id = $1 and ($2::uuid[] is null or id = any($2))",
-    )
-    .bind(principal.user_id)
-    .bind(principal.listed())
-    .fetch_one(db)
-    .await?;
-    Ok((rows, total))
+    let total = match rows.first() {
+        Some(row) => row.try_get("total")?,
+        None => 0,
+    };
+    let mut properties = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if row.try_get::<Option<Uuid>, _>("id")?.is_some() {
+            properties.push(Property::from_row(row)?);
+        }
+    }
+    Ok((properties, total))
 }
 
 /// How many of `ids` the user owns.

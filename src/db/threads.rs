@@ -1,6 +1,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, PgConnection, PgExecutor, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
 use crate::http::list::{Direction, Order};
@@ -155,12 +156,12 @@ pub async fn assign_booking(
     Ok(())
 }
 
-/// What a thread list selects: the user's threads on `property_ids` (all of the user's when
-/// `None`), narrowed by the optional filters.
+/// What a thread list selects: the user's threads on the properties of `scope`, narrowed by
+/// the optional filters.
 #[derive(Debug, Default)]
 pub struct ThreadFilter {
     pub user_id: Uuid,
-    pub property_ids: Option<Vec<Uuid>>,
+    pub scope: PropertyScope,
     pub booking_ids: Option<Vec<Uuid>>,
     pub channel_ids: Option<Vec<Uuid>>,
     pub providers: Option<Vec<String>>,
@@ -169,20 +170,106 @@ pub struct ThreadFilter {
     pub ranges: Vec<(&'static str, &'static str, DateTime<Utc>)>,
 }
 
-fn push_where<'a>(qb: &mut QueryBuilder<'a, Postgres>, f: &'a ThreadFilter) {
-    qb.push(" where t.user_id = ").push_bind(f.user_id);
-    match f.property_ids.as_deref() {
-        None => {}
+/// Which properties a thread list covers. The list's own statement finds them, and answers
+/// what the gates need to know of them ([`ScopeCheck`]).
+#[derive(Debug, Default)]
+pub enum PropertyScope {
+    /// Every property of the user (all of them have the Messages app).
+    #[default]
+    All,
+    /// The properties of `filter[property_id]` (sorted, without duplicates); `listed`: the
+    /// key's properties (`None`: all of the user's).
+    Named {
+        ids: Vec<Uuid>,
+        listed: Option<Vec<Uuid>>,
+    },
+    /// The properties with the Messages app among the user's (`listed`: among these).
+    WithApp { listed: Option<Vec<Uuid>> },
+}
+
+/// What a thread list's statement found of its [`PropertyScope`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScopeCheck {
+    /// `Named`: how many of the properties exist, how many the key sees.
+    pub found: i64,
+    pub visible: i64,
+    /// `Named`: how many of them have the Messages app; `WithApp`: how many there are.
+    pub with_app: i64,
+}
+
+/// `select p.id` of the user's properties (among `listed`) with the Messages app.
+fn push_with_app<'a>(
+    qb: &mut QueryBuilder<'a, Postgres>,
+    user_id: Uuid,
+    listed: Option<&'a [Uuid]>,
+) {
+    qb.push("select p.id from properties p where p.user_id = ")
+        .push_bind(user_id);
+    if let Some(listed) = listed {
+        qb.push(" and p.id = any(").push_bind(listed).push(")");
+    }
+    qb.push(
+        " and exists (select 1 from application_installations i \
+         where i.property_id = p.id and i.application_code = 'channex_messages')",
+    );
+}
+
+/// `t.property_id` (or `c.property_id`) among the scope's properties.
+fn push_scope<'a>(qb: &mut QueryBuilder<'a, Postgres>, column: &str, f: &'a ThreadFilter) {
+    match &f.scope {
+        PropertyScope::All => {}
         // One property (the chat's list): an equality, so that its index answers in order.
-        Some([id]) => {
-            qb.push(" and t.property_id = ").push_bind(*id);
+        PropertyScope::Named { ids, .. } if ids.len() == 1 => {
+            qb.push(format_args!(" and {column} = ")).push_bind(ids[0]);
         }
-        Some(ids) => {
-            qb.push(" and t.property_id = any(")
+        PropertyScope::Named { ids, .. } => {
+            qb.push(format_args!(" and {column} = any("))
                 .push_bind(ids)
                 .push(")");
         }
+        PropertyScope::WithApp { listed } => {
+            qb.push(format_args!(" and {column} = any(array("));
+            push_with_app(qb, f.user_id, listed.as_deref());
+            qb.push("))");
+        }
     }
+}
+
+/// The columns of [`ScopeCheck`].
+fn push_scope_check<'a>(qb: &mut QueryBuilder<'a, Postgres>, f: &'a ThreadFilter) {
+    match &f.scope {
+        PropertyScope::All => {
+            qb.push("0::bigint as found, 0::bigint as visible, 1::bigint as with_app");
+        }
+        PropertyScope::Named { ids, listed } => {
+            qb.push("(select count(*) from properties p where p.id = any(")
+                .push_bind(ids)
+                .push(")) as found, (select count(*) from properties p where p.id = any(")
+                .push_bind(ids)
+                .push(") and p.user_id = ")
+                .push_bind(f.user_id);
+            if let Some(listed) = listed {
+                qb.push(" and p.id = any(").push_bind(listed).push(")");
+            }
+            qb.push(") as visible, (select count(*) from properties p where p.id = any(")
+                .push_bind(ids)
+                .push(
+                    ") and exists (select 1 from application_installations i \
+                     where i.property_id = p.id and i.application_code = 'channex_messages')) \
+                     as with_app",
+                );
+        }
+        PropertyScope::WithApp { listed } => {
+            qb.push("0::bigint as found, 0::bigint as visible, (select count(*) from (");
+            push_with_app(qb, f.user_id, listed.as_deref());
+            qb.push(") w) as with_app");
+        }
+    }
+}
+
+fn push_where<'a>(qb: &mut QueryBuilder<'a, Postgres>, f: &'a ThreadFilter) {
+    qb.push(" where t.user_id = ").push_bind(f.user_id);
+    push_scope(qb, "t.property_id", f);
     if let Some(ids) = &f.booking_ids {
         qb.push(" and t.booking_id = any(").push_bind(ids).push(")");
     }
@@ -206,36 +293,33 @@ fn push_where<'a>(qb: &mut QueryBuilder<'a, Postgres>, f: &'a ThreadFilter) {
 /// From this offset on, a page is read as ids from the index first (see [`list`]).
 pub const DEFERRED_FROM: i64 = 1_000;
 
-/// A thread of a list, with the total of the list.
-#[derive(Debug, sqlx::FromRow)]
-struct Listed {
-    #[sqlx(flatten)]
-    thread: Thread,
-    total: i64,
-}
-
-/// One page of threads in `order` (ties broken by id), and the total the filter selects: one
-/// statement (two when the page is empty).
+/// One page of threads in `order` (ties broken by id), the total the filter selects, and what
+/// the gates need to know of the scope's properties: one statement, whose first row carries
+/// the total and the check even when the page is empty.
 pub async fn list(
-    db: impl PgExecutor<'_> + Copy,
+    db: impl PgExecutor<'_>,
     filter: &ThreadFilter,
     order: Order,
     limit: i64,
     offset: i64,
-) -> sqlx::Result<(Vec<Thread>, i64)> {
+) -> sqlx::Result<(Vec<Thread>, i64, ScopeCheck)> {
     let dir = order.direction.sql();
     let field = order.field;
     let nulls = nulls(order);
-    let mut qb = QueryBuilder::new(LISTED_COLUMNS);
-    qb.push(", (");
+    let mut qb =
+        QueryBuilder::new("select h.total, h.found, h.visible, h.with_app, p.* from (select (");
     push_total(&mut qb, filter);
+    qb.push(") as total, ");
+    push_scope_check(&mut qb, filter);
+    qb.push(") h left join lateral (");
+    qb.push(LISTED_COLUMNS);
     if offset < DEFERRED_FROM {
-        qb.push(") as total from message_threads t");
+        qb.push(" from message_threads t");
         push_where(&mut qb, filter);
     } else {
         // A deep page: its ids first, from the index alone, then only those rows (skipping
         // index entries, not table rows).
-        qb.push(") as total from message_threads t join (select t.id from message_threads t");
+        qb.push(" from message_threads t join (select t.id from message_threads t");
         push_where(&mut qb, filter);
         qb.push(format_args!(
             " order by t.{field} {dir}{nulls}, t.id {dir} limit "
@@ -252,16 +336,28 @@ pub async fn list(
             .push(" offset ")
             .push_bind(offset);
     }
-    let rows: Vec<Listed> = qb.build_query_as().fetch_all(db).await?;
-    let total = match rows.first() {
-        Some(row) => row.total,
-        None => {
-            let mut qb = QueryBuilder::new("");
-            push_total(&mut qb, filter);
-            qb.build_query_scalar().fetch_one(db).await?
-        }
+    qb.push(format_args!(
+        ") p on true order by p.{field} {dir}{nulls}, p.id {dir}"
+    ));
+    let rows: Vec<PgRow> = qb.build().fetch_all(db).await?;
+    let (total, check) = match rows.first() {
+        Some(row) => (
+            row.try_get("total")?,
+            ScopeCheck {
+                found: row.try_get("found")?,
+                visible: row.try_get("visible")?,
+                with_app: row.try_get("with_app")?,
+            },
+        ),
+        None => (0, ScopeCheck::default()),
     };
-    Ok((rows.into_iter().map(|row| row.thread).collect(), total))
+    let mut threads = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if row.try_get::<Option<Uuid>, _>("id")?.is_some() {
+            threads.push(Thread::from_row(row)?);
+        }
+    }
+    Ok((threads, total, check))
 }
 
 /// Where threads without a message go when ordered by `last_message_received_at`: they sort
@@ -284,15 +380,20 @@ fn push_total<'a>(qb: &mut QueryBuilder<'a, Postgres>, f: &'a ThreadFilter) {
         push_where(qb, f);
         return;
     }
-    match &f.property_ids {
-        Some(ids) => {
+    match &f.scope {
+        PropertyScope::All => {
+            qb.push("select coalesce(sum(c.threads), 0)::bigint from user_thread_counts c where c.user_id = ")
+                .push_bind(f.user_id);
+        }
+        // The scope's properties are the user's (else the list is refused): their counters.
+        PropertyScope::Named { ids, .. } => {
             qb.push("select coalesce(sum(c.threads), 0)::bigint from thread_counts c where c.property_id = any(")
                 .push_bind(ids)
                 .push(")");
         }
-        None => {
-            qb.push("select coalesce(sum(c.threads), 0)::bigint from user_thread_counts c where c.user_id = ")
-                .push_bind(f.user_id);
+        PropertyScope::WithApp { .. } => {
+            qb.push("select coalesce(sum(c.threads), 0)::bigint from thread_counts c where true");
+            push_scope(qb, "c.property_id", f);
         }
     }
     if let Some(providers) = &f.providers {

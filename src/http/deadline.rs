@@ -79,6 +79,14 @@ impl Clock {
         self.deadline.send_replace(Some(Instant::now() + left));
     }
 
+    /// What is left of the request's time (`None` while its clock is stopped).
+    pub fn left(&self) -> Option<Duration> {
+        let now = Instant::now();
+        self.deadline
+            .borrow()
+            .map(|deadline| deadline.saturating_duration_since(now))
+    }
+
     /// Runs `read` (reading the body) within `BODY_READ_TIMEOUT`, the request's clock stopped.
     pub async fn reading_body<T>(&self, read: impl Future<Output = T>) -> Result<T, ApiError> {
         self.stop();

@@ -2,6 +2,15 @@
 //! resolves the resource of the path, checks the id (422), existence (404), access to its
 //! property (401), the Messages app (403) and the OTA (422 `not_supported`), and hands the
 //! resource to the handler as [`Gated`]. Handlers never repeat a gate.
+//!
+//! The message routes (`/message_threads/{id}/messages`, `/bookings/{id}/messages`) read their
+//! resource in the statement that does their work, so that a request is one round trip: there
+//! the layer checks only the id and hands the handler a [`Deferred`] gate; the handler's
+//! statement answers what the gates need, and the handler applies them in the same order
+//! ([`Deferred::check_thread`], [`Deferred::check_booking`]). When the handler fails before
+//! its statement (a bad parameter, a bad body), it runs [`Deferred::thread`] or
+//! [`Deferred::booking`] first, so that a failing gate still answers before the request's own
+//! error.
 
 use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
@@ -13,6 +22,7 @@ use crate::AppState;
 use crate::db;
 use crate::error::ApiError;
 use crate::http::auth::Principal;
+use crate::http::deadline::Clock;
 use crate::http::path::Id;
 use crate::ota::Provider;
 
@@ -119,6 +129,124 @@ async fn forward<T: Clone + Send + Sync + 'static>(
     next.run(Request::from_parts(parts, body)).await
 }
 
+/// A gate the handler applies itself, to what its own statement read (see the module
+/// documentation): the checked id, the principal and the route.
+#[derive(Debug, Clone)]
+pub struct Deferred {
+    pub id: Uuid,
+    pub principal: Principal,
+    pub matched_path: String,
+    /// The request's clock (`REQUEST_TIMEOUT`), when it has one.
+    pub clock: Option<Clock>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Deferred {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .remove::<Deferred>()
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("route without its gate")))
+    }
+}
+
+/// What the gates of a thread need to know of it.
+#[derive(Debug, Clone, Copy)]
+pub struct ThreadGate<'a> {
+    pub owner_id: Uuid,
+    pub property_id: Uuid,
+    pub messages_app: bool,
+    pub provider: &'a str,
+}
+
+/// What the gates of a booking need to know of it.
+#[derive(Debug, Clone, Copy)]
+pub struct BookingGate<'a> {
+    pub owner_id: Uuid,
+    pub property_id: Uuid,
+    pub messages_app: bool,
+    pub ota_name: &'a str,
+}
+
+impl Deferred {
+    /// Gates 3 to 6 of a thread (`None`: no such thread).
+    pub fn check_thread(&self, thread: Option<ThreadGate<'_>>) -> Result<Provider, ApiError> {
+        let thread = thread.ok_or(ApiError::NotFound)?;
+        check_property(
+            &self.principal,
+            thread.owner_id,
+            thread.property_id,
+            thread.messages_app,
+        )?;
+        check_thread_endpoint(thread.provider, &self.matched_path)
+    }
+
+    /// Gates 3 to 6 of a booking (`None`: no such booking).
+    pub fn check_booking(&self, booking: Option<BookingGate<'_>>) -> Result<Provider, ApiError> {
+        let booking = booking.ok_or(ApiError::NotFound)?;
+        check_property(
+            &self.principal,
+            booking.owner_id,
+            booking.property_id,
+            booking.messages_app,
+        )?;
+        Provider::for_ota(booking.ota_name).ok_or(ApiError::NotSupported)
+    }
+
+    /// The gates of a thread on their own (one statement), for a request that fails before
+    /// its own statement: `Err` with the first gate that fails.
+    pub async fn thread(&self, state: &AppState) -> Result<(), ApiError> {
+        let thread = db::threads::get(&state.db, self.id).await?;
+        self.check_thread(thread.as_ref().map(|t| ThreadGate {
+            owner_id: t.owner_id,
+            property_id: t.property_id,
+            messages_app: t.messages_app,
+            provider: &t.provider,
+        }))?;
+        Ok(())
+    }
+
+    /// The gates of a booking on their own, as [`Deferred::thread`].
+    pub async fn booking(&self, state: &AppState) -> Result<(), ApiError> {
+        let booking = db::bookings::get(&state.db, self.id).await?;
+        self.check_booking(booking.as_ref().map(|b| BookingGate {
+            owner_id: b.owner_id,
+            property_id: b.property_id,
+            messages_app: b.messages_app,
+            ota_name: &b.ota_name,
+        }))?;
+        Ok(())
+    }
+}
+
+fn matched_path(parts: &Parts) -> String {
+    parts
+        .extensions
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_default()
+}
+
+/// Hands the handler a [`Deferred`] gate and runs it.
+async fn defer(
+    mut parts: Parts,
+    body: axum::body::Body,
+    next: Next,
+    principal: Principal,
+    id: Uuid,
+) -> Response {
+    let matched_path = matched_path(&parts);
+    let clock = parts.extensions.get::<Clock>().cloned();
+    parts.extensions.insert(Deferred {
+        id,
+        principal,
+        matched_path,
+        clock,
+    });
+    next.run(Request::from_parts(parts, body)).await
+}
+
 /// `/message_threads/{id}/...`
 pub async fn thread_gate(
     State(state): State<AppState>,
@@ -127,6 +255,9 @@ pub async fn thread_gate(
 ) -> Result<Response, ApiError> {
     let (mut parts, body) = req.into_parts();
     let (principal, id) = resolve(&mut parts, &state).await?;
+    if matched_path(&parts).ends_with("/messages") {
+        return Ok(defer(parts, body, next, principal, id).await);
+    }
     let thread = db::threads::get(&state.db, id)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -136,16 +267,11 @@ pub async fn thread_gate(
         thread.property_id,
         thread.messages_app,
     )?;
-    let matched = parts
-        .extensions
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_default();
-    check_thread_endpoint(&thread.provider, &matched)?;
+    check_thread_endpoint(&thread.provider, &matched_path(&parts))?;
     Ok(forward(parts, body, next, thread).await)
 }
 
-/// `/bookings/{id}/messages`
+/// `/bookings/{id}/messages`: the handlers apply the gates (see [`Deferred`]).
 pub async fn booking_gate(
     State(state): State<AppState>,
     req: Request,
@@ -153,17 +279,7 @@ pub async fn booking_gate(
 ) -> Result<Response, ApiError> {
     let (mut parts, body) = req.into_parts();
     let (principal, id) = resolve(&mut parts, &state).await?;
-    let booking = db::bookings::get(&state.db, id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    check_property(
-        &principal,
-        booking.owner_id,
-        booking.property_id,
-        booking.messages_app,
-    )?;
-    Provider::for_ota(&booking.ota_name).ok_or(ApiError::NotSupported)?;
-    Ok(forward(parts, body, next, booking).await)
+    Ok(defer(parts, body, next, principal, id).await)
 }
 
 /// `/attachments/{id}[/{file_name}]`: the key that uploaded it, or a key that sees the thread

@@ -4,6 +4,10 @@
 //! the end), so a new run is the same request against a database that has moved on. After
 //! [`MAX_RUNS`] the client gets the 503 with `Retry-After`.
 //!
+//! A request whose pooled connection turned out to be closed by PostgreSQL
+//! ([`Reconnect`]) runs once more at once, testing every idle connection it takes (see
+//! [`crate::db::pool_options`]).
+//!
 //! The body is kept while the handler reads it (up to [`REPLAY_LIMIT`]), so a run can send it
 //! again; a request whose body was larger is not run again.
 
@@ -19,7 +23,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use http_body::{Frame, SizeHint};
 
-use crate::error::Retryable;
+use crate::error::{Reconnect, Retryable};
 
 /// In the extensions of a request that runs again: its run number (2 or more). The rate limit
 /// does not count it twice.
@@ -36,17 +40,28 @@ pub async fn retry(req: Request, next: Next) -> Response {
     let (mut parts, body) = req.into_parts();
     let mut body = Body::new(body);
     let mut run = 1;
+    // Runs that ended in a rollback (deadlock, serialization), and whether a run was repeated
+    // for a connection found closed.
+    let mut rolled_back = 0;
+    let mut reconnected = false;
     loop {
         let tape = Arc::new(Mutex::new(Tape::default()));
         let recorded = Body::new(Recording {
             inner: Some(body),
             tape: tape.clone(),
         });
-        let response = next
+        let run_once = next
             .clone()
-            .run(Request::from_parts(parts.clone(), recorded))
-            .await;
-        if response.extensions().get::<Retryable>().is_none() || run == MAX_RUNS {
+            .run(Request::from_parts(parts.clone(), recorded));
+        let response = if reconnected {
+            crate::db::with_tested_connections(run_once).await
+        } else {
+            run_once.await
+        };
+        let reconnect = !reconnected && response.extensions().get::<Reconnect>().is_some();
+        let contention =
+            response.extensions().get::<Retryable>().is_some() && rolled_back + 1 < MAX_RUNS;
+        if !reconnect && !contention {
             return response;
         }
         // The handler is done with the body by now: the recording gave back what was unread.
@@ -54,11 +69,18 @@ pub async fn retry(req: Request, next: Next) -> Response {
         let Some(replay) = replay else {
             return response;
         };
-        tracing::info!(
-            run,
-            "running the request again after a rolled-back transaction"
-        );
-        tokio::time::sleep(backoff(run)).await;
+        if reconnect {
+            // At once: the statement never reached a live session.
+            tracing::info!(run, "running the request again on another connection");
+            reconnected = true;
+        } else {
+            tracing::info!(
+                run,
+                "running the request again after a rolled-back transaction"
+            );
+            rolled_back += 1;
+            tokio::time::sleep(backoff(rolled_back)).await;
+        }
         body = replay;
         run += 1;
         parts.extensions.insert(Rerun(run));

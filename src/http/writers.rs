@@ -98,14 +98,38 @@ impl Turn {
     /// left of the wait allowed.
     pub async fn begin(&self, pool: &PgPool) -> Result<db::Tx, ApiError> {
         let mut tx = pool.begin().await?;
-        let budget = self.writers.wait;
-        if !self.waited.is_zero() && !budget.is_zero() {
-            let left = budget
-                .saturating_sub(self.waited)
-                .max(Duration::from_millis(1));
+        if let Some(left) = self.lock_timeout() {
             db::set_local_lock_timeout(&mut tx, left).await?;
         }
         Ok(tx)
+    }
+
+    /// What this turn may still wait for the row lock: the wait allowed less the wait in line
+    /// (`None`: no limit).
+    pub fn lock_budget(&self) -> Option<Duration> {
+        let budget = self.writers.wait;
+        if budget.is_zero() {
+            return None;
+        }
+        Some(
+            budget
+                .saturating_sub(self.waited)
+                .max(Duration::from_millis(1)),
+        )
+    }
+
+    /// The lock timeout of this turn's transaction: what is left of the wait allowed after a
+    /// wait in line (`None`: no wait, the session's own lock timeout).
+    pub fn lock_timeout(&self) -> Option<Duration> {
+        let budget = self.writers.wait;
+        if self.waited.is_zero() || budget.is_zero() {
+            return None;
+        }
+        Some(
+            budget
+                .saturating_sub(self.waited)
+                .max(Duration::from_millis(1)),
+        )
     }
 }
 

@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 
 use crate::AppState;
 use crate::db;
-use crate::db::bookings::BookingFilter;
+use crate::db::bookings::{BookingFilter, Named};
 use crate::error::ApiError;
 use crate::http::auth::Principal;
 use crate::http::envelope;
@@ -33,7 +33,8 @@ pub(crate) const DATE_RANGES: [&str; 2] = ["arrival_date", "departure_date"];
 /// Timestamp columns that take ranges.
 pub(crate) const TIME_RANGES: [&str; 2] = ["inserted_at", "updated_at"];
 
-/// GET /api/v1/bookings
+/// GET /api/v1/bookings: one statement, which also checks the properties of
+/// `filter[property_id]`.
 #[utoipa::path(
     get,
     path = "/bookings",
@@ -49,11 +50,22 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let order = query.order(&ORDERABLE, DEFAULT_ORDER)?;
     let mut filter = read_filter(&query, principal.user_id)?;
-    filter.property_ids = match query.uuid_filter("property_id")? {
-        Some(ids) => Some(checked_properties(&state, &principal, ids).await?),
+    let named = query.uuid_filter("property_id")?.map(|mut ids| {
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    });
+    let count = named.as_ref().map(Vec::len);
+    filter.property_ids = match named {
+        Some(ids) => {
+            filter.named = Some(Named {
+                listed: principal.listed().map(<[_]>::to_vec),
+            });
+            Some(ids)
+        }
         None => principal.listed().map(<[_]>::to_vec),
     };
-    let (rows, total) = db::bookings::list(
+    let (rows, total, check) = db::bookings::list(
         &state.db,
         &filter,
         order,
@@ -61,30 +73,18 @@ pub async fn list(
         query.offset(),
     )
     .await?;
+    // Each named property exists and the key sees it, else 401 (as a resource of a property
+    // the key cannot see).
+    if let Some(count) = count {
+        let count = i64::try_from(count).unwrap_or(i64::MAX);
+        if check.found != count || check.visible != count {
+            return Err(ApiError::Unauthorized);
+        }
+    }
     Ok(envelope::list(
         rows.iter().map(views::booking).collect(),
         query.meta_ordered(total, order),
     ))
-}
-
-/// The properties named by `filter[property_id]`, each visible to the key (else 401, as a
-/// resource of a property the key cannot see).
-async fn checked_properties(
-    state: &AppState,
-    principal: &Principal,
-    mut ids: Vec<uuid::Uuid>,
-) -> Result<Vec<uuid::Uuid>, ApiError> {
-    ids.sort_unstable();
-    ids.dedup();
-    let found = db::applications::properties_with_app(&state.db, &ids).await?;
-    if found.len() != ids.len()
-        || found
-            .iter()
-            .any(|(id, owner, _)| !principal.can_see(*owner, *id))
-    {
-        return Err(ApiError::Unauthorized);
-    }
-    Ok(ids)
 }
 
 /// The filters of §8 other than `property_id`; malformed values are a 422 naming the parameter.

@@ -1,5 +1,7 @@
 //! Messages of a thread and of a booking (§7.1–§7.3).
 
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -7,16 +9,15 @@ use serde_json::{Map, Value};
 
 use crate::AppState;
 use crate::db;
-use crate::db::bookings::Booking;
-use crate::db::threads::Thread;
+use crate::db::messages::{Page, PageOf, Reader, Send, Sent};
 use crate::error::ApiError;
-use crate::http::auth::Principal;
 use crate::http::envelope;
 use crate::http::fields::{BLANK, Fields};
-use crate::http::gate::Gated;
+use crate::http::gate::{BookingGate, Deferred, ThreadGate};
 use crate::http::json::JsonBody;
 use crate::http::list::{Direction, ListQuery, Order};
-use crate::messaging::{self, Append, Sender};
+use crate::http::writers::Turn;
+use crate::messaging;
 use crate::routes::admin_messages::MAX_MESSAGE_CHARS;
 use crate::views;
 
@@ -26,7 +27,7 @@ const DEFAULT_ORDER: Order = Order {
 };
 pub(crate) const SENDERS: [&str; 3] = ["guest", "property", "system"];
 
-/// GET /api/v1/message_threads/{id}/messages
+/// GET /api/v1/message_threads/{id}/messages: one statement (see [`db::messages::gated_page`]).
 #[utoipa::path(
     get,
     path = "/message_threads/{id}/messages",
@@ -37,10 +38,10 @@ pub(crate) const SENDERS: [&str; 3] = ["guest", "property", "system"];
 )]
 pub async fn list_for_thread(
     State(state): State<AppState>,
-    Gated(thread): Gated<Thread>,
-    query: ListQuery,
+    gate: Deferred,
+    query: Result<ListQuery, ApiError>,
 ) -> Result<Response, ApiError> {
-    list(&state, Some(&thread), &query).await
+    list(&state, &gate, PageOf::Thread, query).await
 }
 
 /// GET /api/v1/bookings/{id}/messages: the booking thread's messages (none before it has one).
@@ -54,21 +55,14 @@ pub async fn list_for_thread(
 )]
 pub async fn list_for_booking(
     State(state): State<AppState>,
-    Gated(booking): Gated<Booking>,
-    query: ListQuery,
+    gate: Deferred,
+    query: Result<ListQuery, ApiError>,
 ) -> Result<Response, ApiError> {
-    let thread = match booking.message_thread_id {
-        Some(id) => db::threads::get(&state.db, id).await?,
-        None => None,
-    };
-    list(&state, thread.as_ref(), &query).await
+    list(&state, &gate, PageOf::Booking, query).await
 }
 
-async fn list(
-    state: &AppState,
-    thread: Option<&Thread>,
-    query: &ListQuery,
-) -> Result<Response, ApiError> {
+/// The order and the `filter[sender]` of a message list.
+fn read_list(query: &ListQuery) -> Result<(Order, Option<Vec<String>>), ApiError> {
     let order = query.order(&["inserted_at"], DEFAULT_ORDER)?;
     let senders = match query.filters.get("sender") {
         None => None,
@@ -77,30 +71,66 @@ async fn list(
         }
         Some(_) => return Err(ApiError::bad_param("filter[sender]")),
     };
-    let Some(thread) = thread else {
-        return Ok(envelope::list(
-            Vec::<Value>::new(),
-            query.meta_ordered(0, order),
-        ));
+    Ok((order, senders))
+}
+
+/// The gates of §3 on their own, for a request that fails before its statement.
+async fn gates_only(state: &AppState, gate: &Deferred, of: PageOf) -> Result<(), ApiError> {
+    match of {
+        PageOf::Thread => gate.thread(state).await,
+        PageOf::Booking => gate.booking(state).await,
+    }
+}
+
+async fn list(
+    state: &AppState,
+    gate: &Deferred,
+    of: PageOf,
+    query: Result<ListQuery, ApiError>,
+) -> Result<Response, ApiError> {
+    let read = query.and_then(|query| read_list(&query).map(|read| (query, read)));
+    let (query, (order, senders)) = match read {
+        Ok(read) => read,
+        // A failing gate answers first.
+        Err(err) => {
+            gates_only(state, gate, of).await?;
+            return Err(err);
+        }
     };
-    let rows = db::messages::list(
-        &state.db,
-        thread.id,
-        senders.as_deref(),
-        order.direction == Direction::Asc,
-        query.limit.into(),
-        query.offset(),
-    )
-    .await?;
-    // The thread counts its messages in the same transaction as each insert.
-    let total = match &senders {
-        None => i64::from(thread.message_count),
-        Some(senders) => db::messages::count(&state.db, thread.id, senders).await?,
+    let page = Page {
+        senders: senders.as_deref(),
+        ascending: order.direction == Direction::Asc,
+        limit: query.limit.into(),
+        offset: query.offset(),
     };
+    let found = db::messages::gated_page(&state.db, of, gate.id, reader(gate), &page).await?;
+    let head = found.as_ref().map(|(head, _)| head);
+    match of {
+        PageOf::Thread => gate.check_thread(head.map(|h| ThreadGate {
+            owner_id: h.owner_id,
+            property_id: h.property_id,
+            messages_app: h.messages_app,
+            provider: &h.provider,
+        }))?,
+        PageOf::Booking => gate.check_booking(head.map(|h| BookingGate {
+            owner_id: h.owner_id,
+            property_id: h.property_id,
+            messages_app: h.messages_app,
+            ota_name: &h.provider,
+        }))?,
+    };
+    let (head, rows) = found.ok_or(ApiError::NotFound)?;
     Ok(envelope::list(
         rows.iter().map(views::message).collect(),
-        query.meta_ordered(total, order),
+        query.meta_ordered(head.total, order),
     ))
+}
+
+fn reader(gate: &Deferred) -> Reader<'_> {
+    Reader {
+        user_id: gate.principal.user_id,
+        listed: gate.principal.listed(),
+    }
 }
 
 /// `{"message": {"message"?, "attachment_id"?}}`: at least one of them.
@@ -128,23 +158,73 @@ fn read_outgoing(body: Map<String, Value>) -> Result<Outgoing, ApiError> {
     })
 }
 
-async fn send(
-    principal: &Principal,
-    mut tx: db::Tx,
-    thread: &Thread,
-    outgoing: &Outgoing,
-) -> Result<Response, ApiError> {
-    let append = Append {
-        user_id: Some(principal.user_id),
-        uploaded_attachment_id: outgoing.attachment_id,
-        ..Append::text(Sender::Property, &outgoing.text)
-    };
-    let (message, _) = messaging::append(&mut tx, thread, &append).await?;
-    tx.commit().await?;
-    Ok(envelope::single(StatusCode::OK, views::message(&message)))
+/// The body of a send, or (when it is not a valid message) the first failing gate, else the
+/// body's error: the gates answer before the body.
+async fn outgoing(
+    state: &AppState,
+    gate: &Deferred,
+    of: PageOf,
+    body: Result<JsonBody, ApiError>,
+) -> Result<Outgoing, ApiError> {
+    match body.and_then(|JsonBody(body)| read_outgoing(body)) {
+        Ok(outgoing) => Ok(outgoing),
+        Err(err) => {
+            gates_only(state, gate, of).await?;
+            Err(err)
+        }
+    }
 }
 
-/// POST /api/v1/message_threads/{id}/messages
+/// Time a send's statement has: it must end, committed or rolled back, before the request is
+/// cut by `REQUEST_TIMEOUT` (an autocommit statement cut on the client's side would go on and
+/// commit on the server's).
+struct SendLimits {
+    lock_timeout: Option<Duration>,
+    budget: Option<Duration>,
+}
+
+/// Kept of the request's time for the answer to come back.
+const ANSWER_MARGIN: Duration = Duration::from_millis(50);
+
+impl SendLimits {
+    fn of(turn: &Turn, gate: &Deferred) -> Self {
+        let budget = gate.clock.as_ref().and_then(|clock| clock.left());
+        // A lock wait gives up in time for the rollback to be answered.
+        let lock_budget = budget.map(|left| {
+            left.saturating_sub(2 * ANSWER_MARGIN)
+                .max(Duration::from_millis(1))
+        });
+        let lock_timeout = match (turn.lock_budget(), lock_budget) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Self {
+            lock_timeout,
+            budget: budget.map(|left| {
+                left.saturating_sub(ANSWER_MARGIN)
+                    .max(Duration::from_millis(1))
+            }),
+        }
+    }
+}
+
+/// The answer to a send.
+fn sent(sent: Sent) -> Result<Response, ApiError> {
+    match sent {
+        Sent::Message(message) => Ok(envelope::single(StatusCode::OK, views::message(&message))),
+        Sent::NotFound => Err(ApiError::NotFound),
+        Sent::Unauthorized => Err(ApiError::Unauthorized),
+        Sent::Forbidden => Err(ApiError::Forbidden),
+        Sent::NotSupported => Err(ApiError::NotSupported),
+        Sent::AttachmentInvalid => Err(ApiError::invalid("attachment_id", "is invalid")),
+        Sent::NoThread(_) => Err(ApiError::Internal(anyhow::anyhow!(
+            "the booking's thread was not made"
+        ))),
+    }
+}
+
+/// POST /api/v1/message_threads/{id}/messages: one statement (`ota_send_message`, migration
+/// 0009), committed with it.
 #[utoipa::path(
     post,
     path = "/message_threads/{id}/messages",
@@ -156,20 +236,28 @@ async fn send(
 )]
 pub async fn send_to_thread(
     State(state): State<AppState>,
-    principal: Principal,
-    Gated(thread): Gated<Thread>,
-    JsonBody(body): JsonBody,
+    gate: Deferred,
+    body: Result<JsonBody, ApiError>,
 ) -> Result<Response, ApiError> {
-    let outgoing = read_outgoing(body)?;
-    let turn = state.writers.turn(thread.id).await?;
-    let mut tx = turn.begin(&state.db).await?;
-    let thread = db::threads::lock(&mut tx, thread.id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    send(&principal, tx, &thread, &outgoing).await
+    let outgoing = outgoing(&state, &gate, PageOf::Thread, body).await?;
+    let turn = state.writers.turn(gate.id).await?;
+    let limits = SendLimits::of(&turn, &gate);
+    let send = Send {
+        thread_id: Some(gate.id),
+        booking_id: None,
+        reader: reader(&gate),
+        message: &outgoing.text,
+        attachment_id: outgoing.attachment_id,
+        lock_timeout: limits.lock_timeout,
+        budget: limits.budget,
+        new_thread: None,
+    };
+    sent(db::messages::send(&state.db, &send).await?)
 }
 
-/// POST /api/v1/bookings/{id}/messages: the first message creates the booking's thread.
+/// POST /api/v1/bookings/{id}/messages: the first message creates the booking's thread. One
+/// statement once the booking has its thread; the first message takes two (the first one
+/// learns what the thread is made of, and writes nothing).
 #[utoipa::path(
     post,
     path = "/bookings/{id}/messages",
@@ -181,13 +269,30 @@ pub async fn send_to_thread(
 )]
 pub async fn send_to_booking(
     State(state): State<AppState>,
-    principal: Principal,
-    Gated(booking): Gated<Booking>,
-    JsonBody(body): JsonBody,
+    gate: Deferred,
+    body: Result<JsonBody, ApiError>,
 ) -> Result<Response, ApiError> {
-    let outgoing = read_outgoing(body)?;
-    let turn = state.writers.turn(booking.writers_key()).await?;
-    let mut tx = turn.begin(&state.db).await?;
-    let thread = messaging::lock_booking_thread(&mut tx, &booking).await?;
-    send(&principal, tx, &thread, &outgoing).await
+    let outgoing = outgoing(&state, &gate, PageOf::Booking, body).await?;
+    // The line of the booking: its thread is not known before the statement.
+    let turn = state.writers.turn(gate.id).await?;
+    let mut new_thread: Option<Value> = None;
+    loop {
+        let limits = SendLimits::of(&turn, &gate);
+        let send = Send {
+            thread_id: None,
+            booking_id: Some(gate.id),
+            reader: reader(&gate),
+            message: &outgoing.text,
+            attachment_id: outgoing.attachment_id,
+            lock_timeout: limits.lock_timeout,
+            budget: limits.budget,
+            new_thread: new_thread.as_ref(),
+        };
+        match db::messages::send(&state.db, &send).await? {
+            Sent::NoThread(booking) if new_thread.is_none() => {
+                new_thread = Some(messaging::new_booking_thread(&booking)?);
+            }
+            other => return sent(other),
+        }
+    }
 }

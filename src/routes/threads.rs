@@ -8,12 +8,11 @@ use serde_json::json;
 
 use crate::AppState;
 use crate::db;
-use crate::db::applications::Messaging;
-use crate::db::threads::{Thread, ThreadFilter};
+use crate::db::threads::{PropertyScope, Thread, ThreadFilter};
 use crate::error::ApiError;
 use crate::http::auth::Principal;
 use crate::http::envelope;
-use crate::http::gate::{self, Gated};
+use crate::http::gate::Gated;
 use crate::http::list::{Direction, ListQuery, Order};
 use crate::messaging::{self, ThreadChange};
 use crate::ota::Provider;
@@ -26,7 +25,8 @@ const DEFAULT_ORDER: Order = Order {
     direction: Direction::Desc,
 };
 
-/// GET /api/v1/message_threads
+/// GET /api/v1/message_threads: one statement, which also finds the properties the list
+/// covers and what the gates need to know of them.
 #[utoipa::path(
     get,
     path = "/message_threads",
@@ -42,11 +42,17 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let order = query.order(&ORDERABLE, DEFAULT_ORDER)?;
     let mut filter = read_filter(&query, principal.user_id)?;
-    filter.property_ids = match query.uuid_filter("property_id")? {
-        Some(ids) => Some(gate::checked_properties(&state, &principal, ids).await?),
-        None => messaging_properties(&state, &principal).await?,
+    let listed = principal.listed().map(<[_]>::to_vec);
+    filter.scope = match query.uuid_filter("property_id")? {
+        Some(mut ids) => {
+            ids.sort_unstable();
+            ids.dedup();
+            PropertyScope::Named { ids, listed }
+        }
+        None if listed.is_none() && principal.messages_app_everywhere => PropertyScope::All,
+        None => PropertyScope::WithApp { listed },
     };
-    let (rows, total) = db::threads::list(
+    let (rows, total, check) = db::threads::list(
         &state.db,
         &filter,
         order,
@@ -54,23 +60,26 @@ pub async fn list(
         query.offset(),
     )
     .await?;
+    match &filter.scope {
+        PropertyScope::All => {}
+        // Each named property exists and is visible (else 401), and has the app (else 403).
+        PropertyScope::Named { ids, .. } => {
+            let named = i64::try_from(ids.len()).unwrap_or(i64::MAX);
+            if check.found != named || check.visible != named {
+                return Err(ApiError::Unauthorized);
+            }
+            if check.with_app != named {
+                return Err(ApiError::Forbidden);
+            }
+        }
+        // No visible property with the app: 403.
+        PropertyScope::WithApp { .. } if check.with_app == 0 => return Err(ApiError::Forbidden),
+        PropertyScope::WithApp { .. } => {}
+    }
     Ok(envelope::list(
         rows.iter().map(views::thread).collect(),
         query.meta_ordered(total, order),
     ))
-}
-
-/// The visible properties with the Messages app (`None`: every property of the user has it,
-/// so no property filter is needed); 403 when there is none.
-async fn messaging_properties(
-    state: &AppState,
-    principal: &Principal,
-) -> Result<Option<Vec<uuid::Uuid>>, ApiError> {
-    match db::applications::messaging_properties(&state.db, principal).await? {
-        Messaging::All => Ok(None),
-        Messaging::Listed(ids) if ids.is_empty() => Err(ApiError::Forbidden),
-        Messaging::Listed(ids) => Ok(Some(ids)),
-    }
 }
 
 /// The filters of §5 other than `property_id`; malformed values are a 422 naming the parameter.
@@ -112,7 +121,7 @@ fn read_filter(query: &ListQuery, user_id: uuid::Uuid) -> Result<ThreadFilter, A
     }
     Ok(ThreadFilter {
         user_id,
-        property_ids: None,
+        scope: PropertyScope::All,
         booking_ids: query.uuid_filter("booking_id")?,
         channel_ids: query.uuid_filter("channel_id")?,
         providers,

@@ -18,6 +18,7 @@ mod ops;
 mod principal_cache;
 mod process;
 mod provisioning;
+mod round_trips;
 mod support;
 mod thread_fields;
 mod threads;
