@@ -10,6 +10,7 @@ pub mod events;
 pub mod http;
 pub mod messaging;
 pub mod metrics;
+pub mod openapi;
 pub mod ota;
 pub mod routes;
 pub mod server;

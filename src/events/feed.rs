@@ -30,6 +30,14 @@ fn after(uri: &Uri) -> Result<i64, ApiError> {
 }
 
 /// GET /api/v1/events
+#[utoipa::path(
+    get,
+    path = "/events",
+    tag = "Events",
+    summary = "List events (the pull feed)",
+    params(crate::openapi::params::EventListParams, crate::openapi::params::AfterParam),
+    responses((status = 200, description = "The events after `after`, oldest first by default.", body = crate::openapi::schemas::EventList))
+)]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,

@@ -303,6 +303,14 @@ fn frame(id: i64, name: &str, data: &str) -> Event {
 }
 
 /// `GET /api/v1/events/stream`
+#[utoipa::path(
+    get,
+    path = "/events/stream",
+    tag = "Events",
+    summary = "Live events (Server-Sent Events)",
+    params(crate::openapi::params::StreamParams, crate::openapi::params::ResumeParams),
+    responses((status = 200, description = "A `text/event-stream` of events; it ends when the credential is revoked or the server stops.", content_type = "text/event-stream", body = String))
+)]
 pub async fn api_stream(
     State(state): State<AppState>,
     principal: Principal,
@@ -326,6 +334,14 @@ pub async fn api_stream(
 }
 
 /// `GET /admin/events/stream`
+#[utoipa::path(
+    get,
+    path = "/events/stream",
+    tag = "Console",
+    summary = "Live events of every user (Server-Sent Events)",
+    params(crate::openapi::params::StreamParams, crate::openapi::params::ResumeParams),
+    responses((status = 200, description = "A `text/event-stream` of events; it ends when the credential is revoked or the server stops.", content_type = "text/event-stream", body = String))
+)]
 pub async fn admin_stream(
     State(state): State<AppState>,
     query: ListQuery,

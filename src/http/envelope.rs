@@ -8,15 +8,16 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 /// `{"data": {"id", "type"}}`
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Relationship {
     pub data: Related,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Related {
     pub id: Uuid,
     #[serde(rename = "type")]
+    #[schema(value_type = String)]
     pub kind: &'static str,
 }
 

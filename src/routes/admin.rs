@@ -25,6 +25,14 @@ use crate::views;
 const MAX_KEY_PROPERTIES: usize = 1000;
 
 /// POST /admin/reset (`?demo=true`: and seed the demo again)
+#[utoipa::path(
+    post,
+    path = "/reset",
+    tag = "Admin",
+    summary = "Wipe every table (and seed the demo again with `?demo=true`)",
+    params(("demo" = Option<bool>, Query, description = "Seed the demo again (true/false, 1/0, yes/no, on/off).")),
+    responses((status = 200, description = "Wiped.", body = crate::openapi::schemas::ResetAnswer))
+)]
 pub async fn reset(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -70,6 +78,14 @@ fn demo_param(query: Option<&str>) -> Result<bool, ApiError> {
 }
 
 /// POST /admin/users
+#[utoipa::path(
+    post,
+    path = "/users",
+    tag = "Admin",
+    summary = "Create a user",
+    request_body = crate::openapi::schemas::UserCreate,
+    responses((status = 201, description = "The user.", body = crate::openapi::schemas::UserData))
+)]
 pub async fn create_user(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
@@ -99,6 +115,14 @@ pub fn is_email(email: &str) -> bool {
 }
 
 /// POST /admin/api_keys
+#[utoipa::path(
+    post,
+    path = "/api_keys",
+    tag = "Admin",
+    summary = "Create an API key (the key is shown once)",
+    request_body = crate::openapi::schemas::ApiKeyCreate,
+    responses((status = 201, description = "The key.", body = crate::openapi::schemas::ApiKeyData))
+)]
 pub async fn create_api_key(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
@@ -135,6 +159,14 @@ pub async fn create_api_key(
 }
 
 /// DELETE /admin/api_keys/{id}
+#[utoipa::path(
+    delete,
+    path = "/api_keys/{id}",
+    tag = "Admin",
+    summary = "Revoke an API key",
+    params(crate::openapi::params::IdPath),
+    responses((status = 200, description = "Revoked.", body = crate::openapi::schemas::Success))
+)]
 pub async fn revoke_api_key(
     State(state): State<AppState>,
     Id(id): Id,
@@ -148,6 +180,14 @@ pub async fn revoke_api_key(
 }
 
 /// POST /admin/bookings
+#[utoipa::path(
+    post,
+    path = "/bookings",
+    tag = "Admin",
+    summary = "Create a booking (as the OTA)",
+    request_body = crate::openapi::schemas::BookingCreate,
+    responses((status = 201, description = "The booking.", body = crate::openapi::schemas::BookingData))
+)]
 pub async fn create_booking(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
@@ -191,6 +231,14 @@ pub async fn create_booking(
 }
 
 /// GET /admin/outbox
+#[utoipa::path(
+    get,
+    path = "/outbox",
+    tag = "Admin",
+    summary = "What properties sent to the OTA",
+    params(crate::openapi::params::OutboxListParams),
+    responses((status = 200, description = "The outbox, oldest first by default.", body = crate::openapi::schemas::OutboxList))
+)]
 pub async fn outbox(State(state): State<AppState>, query: ListQuery) -> Result<Response, ApiError> {
     let order = query.order(
         &["inserted_at"],

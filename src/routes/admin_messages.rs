@@ -144,6 +144,15 @@ async fn deliver(
 }
 
 /// POST /admin/bookings/{id}/guest_messages
+#[utoipa::path(
+    post,
+    path = "/bookings/{id}/guest_messages",
+    tag = "Admin",
+    summary = "The guest of a booking writes",
+    params(crate::openapi::params::IdPath),
+    request_body = crate::openapi::schemas::GuestMessageCreate,
+    responses((status = 201, description = "The message.", body = crate::openapi::schemas::MessageData), (status = 200, description = "A message with this `ota_message_id` was already stored: it is answered again.", body = crate::openapi::schemas::MessageData))
+)]
 pub async fn booking_guest_message(
     State(state): State<AppState>,
     Id(id): Id,
@@ -165,6 +174,15 @@ pub async fn booking_guest_message(
 }
 
 /// POST /admin/message_threads/{id}/guest_messages
+#[utoipa::path(
+    post,
+    path = "/message_threads/{id}/guest_messages",
+    tag = "Admin",
+    summary = "The guest of a thread writes",
+    params(crate::openapi::params::IdPath),
+    request_body = crate::openapi::schemas::GuestMessageCreate,
+    responses((status = 201, description = "The message.", body = crate::openapi::schemas::MessageData), (status = 200, description = "A message with this `ota_message_id` was already stored: it is answered again.", body = crate::openapi::schemas::MessageData))
+)]
 pub async fn thread_guest_message(
     State(state): State<AppState>,
     Id(id): Id,
@@ -235,6 +253,14 @@ fn read_inquiry(body: Map<String, Value>) -> Result<Inquiry, ApiError> {
 }
 
 /// POST /admin/inquiries
+#[utoipa::path(
+    post,
+    path = "/inquiries",
+    tag = "Admin",
+    summary = "Open an Airbnb inquiry",
+    request_body = crate::openapi::schemas::InquiryCreate,
+    responses((status = 201, description = "The inquiry's thread.", body = crate::openapi::schemas::ThreadData))
+)]
 pub async fn create_inquiry(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
@@ -253,6 +279,15 @@ pub async fn create_inquiry(
 }
 
 /// POST /admin/message_threads/{id}/assign_booking
+#[utoipa::path(
+    post,
+    path = "/message_threads/{id}/assign_booking",
+    tag = "Admin",
+    summary = "Attach an inquiry thread to its booking",
+    params(crate::openapi::params::IdPath),
+    request_body = crate::openapi::schemas::AssignBooking,
+    responses((status = 200, description = "The thread.", body = crate::openapi::schemas::ThreadData))
+)]
 pub async fn assign_booking(
     State(state): State<AppState>,
     Id(id): Id,

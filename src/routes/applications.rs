@@ -15,6 +15,14 @@ use crate::http::path::Id;
 use crate::views;
 
 /// POST /api/v1/applications/install
+#[utoipa::path(
+    post,
+    path = "/applications/install",
+    tag = "Properties",
+    summary = "Install the Messages app on a property",
+    request_body = crate::openapi::schemas::InstallationCreate,
+    responses((status = 200, description = "The installation.", body = crate::openapi::schemas::InstallationData))
+)]
 pub async fn install(
     State(state): State<AppState>,
     principal: Principal,
@@ -42,6 +50,14 @@ pub async fn install(
 }
 
 /// GET /api/v1/applications/installed
+#[utoipa::path(
+    get,
+    path = "/applications/installed",
+    tag = "Properties",
+    summary = "List installed apps",
+    params(crate::openapi::params::PageParams),
+    responses((status = 200, description = "The installations.", body = crate::openapi::schemas::InstallationList))
+)]
 pub async fn installed(
     State(state): State<AppState>,
     principal: Principal,
@@ -57,6 +73,14 @@ pub async fn installed(
 }
 
 /// DELETE /api/v1/applications/{id}/uninstall
+#[utoipa::path(
+    delete,
+    path = "/applications/{id}/uninstall",
+    tag = "Properties",
+    summary = "Uninstall an app",
+    params(crate::openapi::params::IdPath),
+    responses((status = 200, description = "Uninstalled.", body = crate::openapi::schemas::Success))
+)]
 pub async fn uninstall(
     State(state): State<AppState>,
     principal: Principal,

@@ -21,6 +21,14 @@ use crate::http::json::JsonBody;
 use crate::http::upload;
 
 /// POST /api/v1/attachments
+#[utoipa::path(
+    post,
+    path = "/attachments",
+    tag = "Attachments",
+    summary = "Upload an attachment",
+    request_body = crate::openapi::schemas::AttachmentUpload,
+    responses((status = 200, description = "The attachment's id, to send with a message.", body = crate::openapi::schemas::AttachmentData))
+)]
 pub async fn upload(
     State(state): State<AppState>,
     principal: Principal,
@@ -51,7 +59,33 @@ pub async fn upload(
 /// Bytes read from the database per query while a download streams.
 pub const SLICE_BYTES: usize = 256 * 1024;
 
+/// GET /api/v1/attachments/{id}/{file_name}: as [`download`]; the name must be the file's.
+#[utoipa::path(
+    get,
+    path = "/attachments/{id}/{file_name}",
+    tag = "Attachments",
+    summary = "Download an attachment (URL with its file name)",
+    params(crate::openapi::params::IdPath, ("file_name" = String, Path, description = "The attachment's file name, percent-encoded."), ("If-None-Match" = Option<String>, Header, description = "An ETag seen before.")),
+    responses((status = 200, description = "The file, with its own content type.", content_type = "application/octet-stream", body = Vec<u8>, headers(("ETag" = String), ("Content-Disposition" = String), ("Cache-Control" = String))), (status = 304, description = "`If-None-Match` matched: unchanged."))
+)]
+pub async fn download_named(
+    state: State<AppState>,
+    gated: Gated<Download>,
+    params: RawPathParams,
+    request_headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    download(state, gated, params, request_headers).await
+}
+
 /// GET /api/v1/attachments/{id} and /api/v1/attachments/{id}/{file_name}
+#[utoipa::path(
+    get,
+    path = "/attachments/{id}",
+    tag = "Attachments",
+    summary = "Download an attachment",
+    params(crate::openapi::params::IdPath, ("If-None-Match" = Option<String>, Header, description = "An ETag seen before.")),
+    responses((status = 200, description = "The file, with its own content type.", content_type = "application/octet-stream", body = Vec<u8>, headers(("ETag" = String), ("Content-Disposition" = String), ("Cache-Control" = String))), (status = 304, description = "`If-None-Match` matched: unchanged."))
+)]
 pub async fn download(
     State(state): State<AppState>,
     Gated(download): Gated<Download>,

@@ -17,7 +17,7 @@ use crate::http::path::Id;
 use crate::routes::threads::parse_timestamp;
 use crate::views;
 
-const ORDERABLE: [&str; 4] = [
+pub(crate) const ORDERABLE: [&str; 4] = [
     "inserted_at",
     "updated_at",
     "arrival_date",
@@ -27,14 +27,22 @@ const DEFAULT_ORDER: Order = Order {
     field: "inserted_at",
     direction: Direction::Desc,
 };
-const STATUSES: [&str; 3] = ["new", "modified", "cancelled"];
+pub(crate) const STATUSES: [&str; 3] = ["new", "modified", "cancelled"];
 /// Date columns that take ranges.
-const DATE_RANGES: [&str; 2] = ["arrival_date", "departure_date"];
+pub(crate) const DATE_RANGES: [&str; 2] = ["arrival_date", "departure_date"];
 /// Timestamp columns that take ranges.
-const TIME_RANGES: [&str; 2] = ["inserted_at", "updated_at"];
+pub(crate) const TIME_RANGES: [&str; 2] = ["inserted_at", "updated_at"];
 
 /// GET /api/v1/bookings: one statement, which also checks the properties of
 /// `filter[property_id]`.
+#[utoipa::path(
+    get,
+    path = "/bookings",
+    tag = "Bookings",
+    summary = "List bookings",
+    params(crate::openapi::params::BookingListParams),
+    responses((status = 200, description = "The bookings, newest first by default.", body = crate::openapi::schemas::BookingList))
+)]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -141,6 +149,14 @@ fn parse_date(value: &str) -> Option<NaiveDate> {
 }
 
 /// GET /api/v1/bookings/{id}
+#[utoipa::path(
+    get,
+    path = "/bookings/{id}",
+    tag = "Bookings",
+    summary = "Show a booking",
+    params(crate::openapi::params::IdPath),
+    responses((status = 200, description = "The booking.", body = crate::openapi::schemas::BookingData))
+)]
 pub async fn show(
     State(state): State<AppState>,
     principal: Principal,

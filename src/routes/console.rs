@@ -28,6 +28,14 @@ fn fixed_order(
 }
 
 /// GET /admin/users
+#[utoipa::path(
+    get,
+    path = "/users",
+    tag = "Console",
+    summary = "List users",
+    params(crate::openapi::params::UserListParams),
+    responses((status = 200, description = "The users.", body = crate::openapi::schemas::UserList))
+)]
 pub async fn users(State(state): State<AppState>, query: ListQuery) -> Result<Response, ApiError> {
     let order = fixed_order(&query, "inserted_at", Direction::Asc)?;
     let (rows, total) = db::console::users(&state.db, query.limit.into(), query.offset()).await?;
@@ -38,6 +46,14 @@ pub async fn users(State(state): State<AppState>, query: ListQuery) -> Result<Re
 }
 
 /// GET /admin/properties (`filter[user_id]`)
+#[utoipa::path(
+    get,
+    path = "/properties",
+    tag = "Console",
+    summary = "List every property",
+    params(crate::openapi::params::ConsolePropertyListParams),
+    responses((status = 200, description = "The properties.", body = crate::openapi::schemas::ConsolePropertyList))
+)]
 pub async fn properties(
     State(state): State<AppState>,
     query: ListQuery,
@@ -58,6 +74,14 @@ pub async fn properties(
 }
 
 /// GET /admin/bookings (`filter[property_id]`)
+#[utoipa::path(
+    get,
+    path = "/bookings",
+    tag = "Console",
+    summary = "List every booking",
+    params(crate::openapi::params::ConsoleBookingListParams),
+    responses((status = 200, description = "The bookings, newest first.", body = crate::openapi::schemas::BookingList))
+)]
 pub async fn bookings(
     State(state): State<AppState>,
     query: ListQuery,
@@ -78,6 +102,14 @@ pub async fn bookings(
 }
 
 /// GET /admin/message_threads (`filter[property_id]`)
+#[utoipa::path(
+    get,
+    path = "/message_threads",
+    tag = "Console",
+    summary = "List every thread",
+    params(crate::openapi::params::ConsoleThreadListParams),
+    responses((status = 200, description = "The threads, newest activity first.", body = crate::openapi::schemas::ThreadList))
+)]
 pub async fn threads(
     State(state): State<AppState>,
     query: ListQuery,
@@ -98,6 +130,14 @@ pub async fn threads(
 }
 
 /// GET /admin/message_threads/{id}/messages: newest first unless `order[inserted_at]=asc`.
+#[utoipa::path(
+    get,
+    path = "/message_threads/{id}/messages",
+    tag = "Console",
+    summary = "List the messages of any thread",
+    params(crate::openapi::params::IdPath, crate::openapi::params::ConsoleMessageListParams),
+    responses((status = 200, description = "The messages, newest first by default.", body = crate::openapi::schemas::MessageList))
+)]
 pub async fn thread_messages(
     State(state): State<AppState>,
     Id(id): Id,
@@ -129,6 +169,14 @@ pub async fn thread_messages(
 }
 
 /// GET /admin/webhook_deliveries (`filter[property_id]`, `filter[webhook_id]`)
+#[utoipa::path(
+    get,
+    path = "/webhook_deliveries",
+    tag = "Console",
+    summary = "List webhook deliveries",
+    params(crate::openapi::params::DeliveryListParams),
+    responses((status = 200, description = "The deliveries, newest first.", body = crate::openapi::schemas::DeliveryList))
+)]
 pub async fn webhook_deliveries(
     State(state): State<AppState>,
     query: ListQuery,

@@ -7,6 +7,13 @@ use serde_json::{Value, json};
 use crate::AppState;
 
 /// GET /
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "Service",
+    summary = "What this server is and where to go",
+    responses((status = 200, description = "The index.", body = crate::openapi::schemas::Index))
+)]
 pub async fn index(State(state): State<AppState>) -> Json<Value> {
     let mut index = json!({
         "name": env!("CARGO_PKG_NAME"),

@@ -25,9 +25,17 @@ const DEFAULT_ORDER: Order = Order {
     field: "inserted_at",
     direction: Direction::Desc,
 };
-const SENDERS: [&str; 3] = ["guest", "property", "system"];
+pub(crate) const SENDERS: [&str; 3] = ["guest", "property", "system"];
 
 /// GET /api/v1/message_threads/{id}/messages: one statement (see [`db::messages::gated_page`]).
+#[utoipa::path(
+    get,
+    path = "/message_threads/{id}/messages",
+    tag = "Messages",
+    summary = "List the messages of a thread",
+    params(crate::openapi::params::IdPath, crate::openapi::params::MessageListParams),
+    responses((status = 200, description = "The messages, newest first by default.", body = crate::openapi::schemas::MessageList))
+)]
 pub async fn list_for_thread(
     State(state): State<AppState>,
     gate: Deferred,
@@ -37,6 +45,14 @@ pub async fn list_for_thread(
 }
 
 /// GET /api/v1/bookings/{id}/messages: the booking thread's messages (none before it has one).
+#[utoipa::path(
+    get,
+    path = "/bookings/{id}/messages",
+    tag = "Messages",
+    summary = "List the messages of a booking",
+    params(crate::openapi::params::IdPath, crate::openapi::params::MessageListParams),
+    responses((status = 200, description = "The messages of the booking's thread (none before the first).", body = crate::openapi::schemas::MessageList))
+)]
 pub async fn list_for_booking(
     State(state): State<AppState>,
     gate: Deferred,
@@ -209,6 +225,15 @@ fn sent(sent: Sent) -> Result<Response, ApiError> {
 
 /// POST /api/v1/message_threads/{id}/messages: one statement (`ota_send_message`, migration
 /// 0009), committed with it.
+#[utoipa::path(
+    post,
+    path = "/message_threads/{id}/messages",
+    tag = "Messages",
+    summary = "Send a message in a thread",
+    params(crate::openapi::params::IdPath),
+    request_body = crate::openapi::schemas::MessageCreate,
+    responses((status = 200, description = "The message sent.", body = crate::openapi::schemas::MessageData))
+)]
 pub async fn send_to_thread(
     State(state): State<AppState>,
     gate: Deferred,
@@ -236,6 +261,15 @@ pub async fn send_to_thread(
 /// POST /api/v1/bookings/{id}/messages: the first message creates the booking's thread. One
 /// statement once the booking has its thread; the first message takes two (the first one
 /// learns what the thread is made of, and writes nothing).
+#[utoipa::path(
+    post,
+    path = "/bookings/{id}/messages",
+    tag = "Messages",
+    summary = "Send a message to a booking's guest",
+    params(crate::openapi::params::IdPath),
+    request_body = crate::openapi::schemas::MessageCreate,
+    responses((status = 200, description = "The message sent (the first one opens the thread).", body = crate::openapi::schemas::MessageData))
+)]
 pub async fn send_to_booking(
     State(state): State<AppState>,
     gate: Deferred,

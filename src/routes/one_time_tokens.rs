@@ -19,6 +19,14 @@ pub const MESSAGE: &str =
     "You are successfully received one-time token! Use it for exchange to JWT";
 
 /// POST /api/v1/auth/one_time_token
+#[utoipa::path(
+    post,
+    path = "/auth/one_time_token",
+    tag = "Chat",
+    summary = "Mint a one-time token for the chat",
+    request_body = crate::openapi::schemas::OneTimeTokenCreate,
+    responses((status = 200, description = "The token.", body = crate::openapi::schemas::OneTimeTokenData))
+)]
 pub async fn one_time_token(
     State(state): State<AppState>,
     principal: Principal,

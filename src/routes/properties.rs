@@ -14,6 +14,14 @@ use crate::http::path::Id;
 use crate::views;
 
 /// POST /api/v1/properties
+#[utoipa::path(
+    post,
+    path = "/properties",
+    tag = "Properties",
+    summary = "Create a property",
+    request_body = crate::openapi::schemas::PropertyCreate,
+    responses((status = 201, description = "The property.", body = crate::openapi::schemas::PropertyData))
+)]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -50,6 +58,14 @@ pub async fn create(
 }
 
 /// GET /api/v1/properties
+#[utoipa::path(
+    get,
+    path = "/properties",
+    tag = "Properties",
+    summary = "List properties",
+    params(crate::openapi::params::PageParams),
+    responses((status = 200, description = "The key's properties.", body = crate::openapi::schemas::PropertyList))
+)]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -65,6 +81,14 @@ pub async fn list(
 }
 
 /// GET /api/v1/properties/{id}
+#[utoipa::path(
+    get,
+    path = "/properties/{id}",
+    tag = "Properties",
+    summary = "Show a property",
+    params(crate::openapi::params::IdPath),
+    responses((status = 200, description = "The property.", body = crate::openapi::schemas::PropertyData))
+)]
 pub async fn show(
     State(state): State<AppState>,
     principal: Principal,

@@ -18,7 +18,7 @@ use crate::messaging::{self, ThreadChange};
 use crate::ota::Provider;
 use crate::views;
 
-const ORDERABLE: [&str; 3] = ["inserted_at", "updated_at", "last_message_received_at"];
+pub(crate) const ORDERABLE: [&str; 3] = ["inserted_at", "updated_at", "last_message_received_at"];
 /// The thread with the newest message first (§5: what live Channex does).
 const DEFAULT_ORDER: Order = Order {
     field: "last_message_received_at",
@@ -27,6 +27,14 @@ const DEFAULT_ORDER: Order = Order {
 
 /// GET /api/v1/message_threads: one statement, which also finds the properties the list
 /// covers and what the gates need to know of them.
+#[utoipa::path(
+    get,
+    path = "/message_threads",
+    tag = "Messages",
+    summary = "List message threads",
+    params(crate::openapi::params::ThreadListParams),
+    responses((status = 200, description = "The threads, newest activity first by default.", body = crate::openapi::schemas::ThreadList))
+)]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -150,11 +158,27 @@ fn parse_any_timestamp(value: &str) -> Option<DateTime<Utc>> {
 }
 
 /// GET /api/v1/message_threads/{id}
+#[utoipa::path(
+    get,
+    path = "/message_threads/{id}",
+    tag = "Messages",
+    summary = "Show a message thread",
+    params(crate::openapi::params::IdPath),
+    responses((status = 200, description = "The thread.", body = crate::openapi::schemas::ThreadData))
+)]
 pub async fn show(Gated(thread): Gated<Thread>) -> Response {
     envelope::single(StatusCode::OK, views::thread(&thread))
 }
 
 /// POST /api/v1/message_threads/{id}/close
+#[utoipa::path(
+    post,
+    path = "/message_threads/{id}/close",
+    tag = "Messages",
+    summary = "Close a thread",
+    params(crate::openapi::params::IdPath),
+    responses((status = 200, description = "The thread, closed.", body = crate::openapi::schemas::ThreadData))
+)]
 pub async fn close(
     State(state): State<AppState>,
     Gated(thread): Gated<Thread>,
@@ -163,6 +187,14 @@ pub async fn close(
 }
 
 /// POST /api/v1/message_threads/{id}/reopen (ours: the chat's "reopen")
+#[utoipa::path(
+    post,
+    path = "/message_threads/{id}/reopen",
+    tag = "Messages",
+    summary = "Reopen a thread",
+    params(crate::openapi::params::IdPath),
+    responses((status = 200, description = "The thread, open.", body = crate::openapi::schemas::ThreadData))
+)]
 pub async fn reopen(
     State(state): State<AppState>,
     Gated(thread): Gated<Thread>,
@@ -195,6 +227,14 @@ async fn set_closed(state: &AppState, thread: &Thread, closed: bool) -> Result<R
 }
 
 /// POST /api/v1/message_threads/{id}/no_reply_needed
+#[utoipa::path(
+    post,
+    path = "/message_threads/{id}/no_reply_needed",
+    tag = "Messages",
+    summary = "Mark a thread as needing no reply",
+    params(crate::openapi::params::IdPath),
+    responses((status = 200, description = "The thread.", body = crate::openapi::schemas::ThreadData))
+)]
 pub async fn no_reply_needed(
     State(state): State<AppState>,
     Gated(thread): Gated<Thread>,

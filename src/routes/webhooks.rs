@@ -114,6 +114,14 @@ fn check_scope(principal: &Principal, w: &WebhookWrite, f: &mut Fields) -> Resul
 }
 
 /// GET /api/v1/webhooks: newest first.
+#[utoipa::path(
+    get,
+    path = "/webhooks",
+    tag = "Webhooks",
+    summary = "List webhooks",
+    params(crate::openapi::params::WebhookListParams),
+    responses((status = 200, description = "The webhooks, newest first.", body = crate::openapi::schemas::WebhookList))
+)]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -141,6 +149,14 @@ pub async fn list(
 }
 
 /// POST /api/v1/webhooks
+#[utoipa::path(
+    post,
+    path = "/webhooks",
+    tag = "Webhooks",
+    summary = "Create a webhook",
+    request_body = crate::openapi::schemas::WebhookWrite,
+    responses((status = 201, description = "The webhook.", body = crate::openapi::schemas::WebhookData))
+)]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -163,6 +179,14 @@ pub async fn create(
 }
 
 /// GET /api/v1/webhooks/{id}
+#[utoipa::path(
+    get,
+    path = "/webhooks/{id}",
+    tag = "Webhooks",
+    summary = "Show a webhook",
+    params(crate::openapi::params::IdPath),
+    responses((status = 200, description = "The webhook.", body = crate::openapi::schemas::WebhookData))
+)]
 pub async fn show(
     State(state): State<AppState>,
     principal: Principal,
@@ -173,6 +197,15 @@ pub async fn show(
 }
 
 /// PUT /api/v1/webhooks/{id}: any subset of the fields.
+#[utoipa::path(
+    put,
+    path = "/webhooks/{id}",
+    tag = "Webhooks",
+    summary = "Update a webhook (any subset of its fields)",
+    params(crate::openapi::params::IdPath),
+    request_body = crate::openapi::schemas::WebhookWrite,
+    responses((status = 200, description = "The webhook.", body = crate::openapi::schemas::WebhookData))
+)]
 pub async fn update(
     State(state): State<AppState>,
     principal: Principal,
@@ -204,6 +237,14 @@ pub async fn update(
 }
 
 /// DELETE /api/v1/webhooks/{id}
+#[utoipa::path(
+    delete,
+    path = "/webhooks/{id}",
+    tag = "Webhooks",
+    summary = "Delete a webhook",
+    params(crate::openapi::params::IdPath),
+    responses((status = 200, description = "Deleted.", body = crate::openapi::schemas::Success))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     principal: Principal,
@@ -215,6 +256,14 @@ pub async fn delete(
 }
 
 /// GET /api/v1/webhooks/{id}/deliveries: every attempt, newest first.
+#[utoipa::path(
+    get,
+    path = "/webhooks/{id}/deliveries",
+    tag = "Webhooks",
+    summary = "List the delivery attempts of a webhook",
+    params(crate::openapi::params::IdPath, crate::openapi::params::AttemptListParams),
+    responses((status = 200, description = "The attempts, newest first.", body = crate::openapi::schemas::AttemptList))
+)]
 pub async fn deliveries(
     State(state): State<AppState>,
     principal: Principal,
@@ -245,6 +294,14 @@ pub async fn deliveries(
 
 /// POST /api/v1/webhooks/test: sends one `test` event to the given callback, as a delivery
 /// would (query parameters, headers, signature), and answers what the callback answered.
+#[utoipa::path(
+    post,
+    path = "/webhooks/test",
+    tag = "Webhooks",
+    summary = "Send a test event to a callback",
+    request_body = crate::openapi::schemas::WebhookWrite,
+    responses((status = 200, description = "What the callback answered.", body = crate::openapi::schemas::WebhookTestAnswer))
+)]
 pub async fn test(
     State(state): State<AppState>,
     principal: Principal,
@@ -264,6 +321,15 @@ pub async fn test(
 /// POST /api/v1/webhooks/{id}/test: sends one `test` event to a stored webhook (active or
 /// not), whose `callback_url`, `headers` and `request_params` the body may override, and logs
 /// the attempt among its deliveries with `is_test: true`.
+#[utoipa::path(
+    post,
+    path = "/webhooks/{id}/test",
+    tag = "Webhooks",
+    summary = "Send a test event to a stored webhook",
+    params(crate::openapi::params::IdPath),
+    responses((status = 200, description = "What the callback answered.", body = crate::openapi::schemas::WebhookTestAnswer)),
+    request_body(content = crate::openapi::schemas::WebhookTestOverrides, description = "Optional overrides; an empty body sends to the stored webhook.", content_type = "application/json")
+)]
 pub async fn test_stored(
     State(state): State<AppState>,
     principal: Principal,

@@ -81,6 +81,22 @@ fn redirect_target(target: &str) -> Option<Option<Uuid>> {
 }
 
 /// GET /auth/exchange
+#[utoipa::path(
+    get,
+    path = "/auth/exchange",
+    tag = "Chat",
+    summary = "Open the chat with a one-time token",
+    params(
+        ("oauth_session_key" = String, Query, pattern = "\\S", description = "The one-time token (`ott_…`)."),
+        ("property_id" = String, Query, format = Uuid, pattern = "^[ \\t]*[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}[ \\t]*$", description = "The token's property."),
+        ("redirect_to" = Option<String>, Query, pattern = "^/messages(/|/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}/?)?$", description = "`/messages` (the thread list) or `/messages/{thread id}`."),
+        ("app_mode" = Option<String>, Query, description = "`headless`: no frame around the chat."),
+        ("lng" = Option<String>, Query, description = "Language of the page (`en` by default)."),
+        ("messages_show_booking" = Option<bool>, Query),
+        ("hide_messages_attach_btn" = Option<bool>, Query),
+    ),
+    responses((status = 200, description = "The chat page (a chat session was opened).", content_type = "text/html", body = String), (status = 400, description = "The request is not a valid exchange.", content_type = "text/html", body = String), (status = 403, description = "The token is unknown, used or expired, or the property has no Messages app.", content_type = "text/html", body = String), (status = 404, description = "Not found.", content_type = "text/html", body = String), (status = 503, description = "The database cannot be reached.", content_type = "text/html", body = String))
+)]
 pub async fn exchange(State(state): State<AppState>, uri: Uri) -> Response {
     let query = uri.query().unwrap_or_default();
     let lang = Lang::from_lng(

@@ -20,6 +20,14 @@ use crate::error::ApiError;
 pub struct Assets;
 
 /// GET /ui/{*path}
+#[utoipa::path(
+    get,
+    path = "/ui/{*path}",
+    tag = "Chat",
+    summary = "A file of the chat or the console",
+    params(("path" = String, Path, description = "The file's path, e.g. `chat.js`."), ("If-None-Match" = Option<String>, Header, description = "An ETag seen before.")),
+    responses((status = 200, description = "The file.", content((String = "text/javascript"), (String = "text/css"), (String = "text/html"), (String = "image/svg+xml"), (String = "application/octet-stream"))), (status = 304, description = "`If-None-Match` matched: unchanged."), (status = 404, description = "`not_found`: no such file.", body = crate::openapi::schemas::ErrorBody))
+)]
 pub async fn asset(uri: Uri, request_headers: HeaderMap) -> Result<Response, ApiError> {
     let raw = uri.path().strip_prefix("/ui/").unwrap_or_default();
     let path = percent_encoding::percent_decode_str(raw)
@@ -78,6 +86,13 @@ fn content_type(mime: &str) -> String {
 }
 
 /// GET /console: the OTA console (404 when the admin API is off, as `/admin` is).
+#[utoipa::path(
+    get,
+    path = "/console",
+    tag = "Console",
+    summary = "The OTA console page",
+    responses((status = 200, description = "The console (it asks for the admin token).", content_type = "text/html", body = String), (status = 404, description = "No admin token is configured.", content_type = "text/html", body = String))
+)]
 pub async fn console(State(state): State<AppState>) -> Response {
     if state.admin_token_hash.is_none() {
         let never = "'none'".parse().unwrap_or_default();

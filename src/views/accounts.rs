@@ -10,7 +10,7 @@ use crate::db;
 use crate::http::envelope::Resource;
 use crate::http::time;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PropertyAttributes {
     pub title: String,
     pub currency: Option<String>,
@@ -32,9 +32,10 @@ pub fn property(p: &db::properties::Property) -> Resource<PropertyAttributes> {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct InstallationAttributes {
     pub id: Uuid,
+    #[schema(value_type = Object)]
     pub settings: Value,
     pub property_id: Uuid,
     pub is_active: bool,
@@ -58,13 +59,15 @@ pub fn installation(i: &db::applications::Installation) -> Resource<Installation
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserAttributes {
     pub email: String,
     pub name: Option<String>,
     #[serde(serialize_with = "time::serialize")]
+    #[schema(value_type = String, example = "2021-07-28T04:25:15.000000")]
     pub inserted_at: DateTime<Utc>,
     #[serde(serialize_with = "time::serialize")]
+    #[schema(value_type = String, example = "2021-07-28T04:25:15.000000")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -82,7 +85,7 @@ pub fn user(u: &db::users::User) -> Resource<UserAttributes> {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ApiKeyAttributes {
     /// The plaintext key: present only in the answer to its creation.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -91,8 +94,10 @@ pub struct ApiKeyAttributes {
     /// `null` when the key sees every property of its user.
     pub property_ids: Option<Vec<Uuid>>,
     #[serde(serialize_with = "time::serialize")]
+    #[schema(value_type = String, example = "2021-07-28T04:25:15.000000")]
     pub inserted_at: DateTime<Utc>,
     #[serde(serialize_with = "time::serialize_opt")]
+    #[schema(value_type = Option<String>, example = "2021-07-28T04:25:15.000000")]
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
@@ -111,14 +116,16 @@ pub fn api_key(k: &db::api_keys::ApiKey, plaintext: Option<String>) -> Resource<
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OutboxAttributes {
     pub kind: String,
     pub property_id: Uuid,
     pub message_thread_id: Uuid,
     pub message_id: Option<Uuid>,
+    #[schema(value_type = Object)]
     pub payload: Value,
     #[serde(serialize_with = "time::serialize")]
+    #[schema(value_type = String, example = "2021-07-28T04:25:15.000000")]
     pub inserted_at: DateTime<Utc>,
 }
 

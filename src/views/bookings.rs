@@ -8,7 +8,7 @@ use crate::db;
 use crate::http::envelope::{Relationship, Resource};
 use crate::http::time;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Customer {
     pub name: String,
     pub surname: Option<String>,
@@ -18,14 +18,14 @@ pub struct Customer {
     pub language: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Occupancy {
     pub adults: i32,
     pub children: i32,
     pub infants: i32,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BookingAttributes {
     pub id: Uuid,
     pub property_id: Uuid,
@@ -41,12 +41,14 @@ pub struct BookingAttributes {
     pub customer: Customer,
     pub notes: Option<String>,
     #[serde(serialize_with = "time::serialize")]
+    #[schema(value_type = String, example = "2021-07-28T04:25:15.000000")]
     pub inserted_at: DateTime<Utc>,
     #[serde(serialize_with = "time::serialize")]
+    #[schema(value_type = String, example = "2021-07-28T04:25:15.000000")]
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BookingRelationships {
     pub message_thread: Relationship,
 }

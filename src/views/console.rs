@@ -10,7 +10,7 @@ use crate::db;
 use crate::http::envelope::Resource;
 use crate::http::time;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ConsolePropertyAttributes {
     #[serde(flatten)]
     pub property: PropertyAttributes,
@@ -33,14 +33,16 @@ pub fn console_property(p: &db::console::ConsoleProperty) -> Resource<ConsolePro
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventAttributes {
     /// The stream id: the SSE `id:`, and what `after` takes.
     pub sequence: i64,
     pub event: String,
     pub property_id: Uuid,
+    #[schema(value_type = Object)]
     pub payload: Value,
     #[serde(serialize_with = "time::serialize")]
+    #[schema(value_type = String, example = "2021-07-28T04:25:15.000000")]
     pub inserted_at: DateTime<Utc>,
 }
 

@@ -25,23 +25,26 @@ pub fn attachment_url(id: Uuid, file_name: &str) -> String {
     )
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MessageAttributes {
     pub message: String,
     pub attachments: Vec<String>,
     pub sender: String,
     #[serde(serialize_with = "time::serialize")]
+    #[schema(value_type = String, example = "2021-07-28T04:25:15.000000")]
     pub inserted_at: DateTime<Utc>,
     #[serde(serialize_with = "time::serialize")]
+    #[schema(value_type = String, example = "2021-07-28T04:25:15.000000")]
     pub updated_at: DateTime<Utc>,
     pub have_attachment: bool,
     /// System messages: theirs (§7.7); guest and property messages: `{name, role}` of the
     /// author when known; absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub meta: Option<Value>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MessageRelationships {
     pub message_thread: Relationship,
     #[serde(skip_serializing_if = "Option::is_none")]

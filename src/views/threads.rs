@@ -8,26 +8,31 @@ use crate::db;
 use crate::http::envelope::{Relationship, Resource};
 use crate::http::time;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ThreadAttributes {
     pub title: String,
     pub is_closed: bool,
     pub provider: String,
     pub message_count: i32,
+    #[schema(value_type = Option<Object>)]
     pub last_message: Option<Value>,
     #[serde(serialize_with = "time::serialize_opt")]
+    #[schema(value_type = Option<String>, example = "2021-07-28T04:25:15.000000")]
     pub last_message_received_at: Option<DateTime<Utc>>,
     #[serde(serialize_with = "time::serialize")]
+    #[schema(value_type = String, example = "2021-07-28T04:25:15.000000")]
     pub inserted_at: DateTime<Utc>,
     #[serde(serialize_with = "time::serialize")]
+    #[schema(value_type = String, example = "2021-07-28T04:25:15.000000")]
     pub updated_at: DateTime<Utc>,
     /// The OTA's own id of the conversation.
     pub ota_message_thread_id: Option<String>,
     /// Airbnb threads: `{"listing_id", "live_feed_event_id"}`; others `{}`.
+    #[schema(value_type = Object)]
     pub meta: Value,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ThreadRelationships {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub booking: Option<Relationship>,

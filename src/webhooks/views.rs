@@ -11,14 +11,16 @@ use crate::db::webhooks::Webhook;
 use crate::http::envelope::{Relationship, Resource};
 use crate::http::time;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WebhookAttributes {
     /// The webhook's id again, as Channex writes it.
     pub id: Uuid,
     pub callback_url: String,
     pub event_mask: String,
     pub property_id: Option<Uuid>,
+    #[schema(value_type = Object)]
     pub headers: Value,
+    #[schema(value_type = Object)]
     pub request_params: Value,
     pub is_active: bool,
     pub send_data: bool,
@@ -27,12 +29,14 @@ pub struct WebhookAttributes {
     /// Ours: whether deliveries are signed. The secret itself is never sent back.
     pub has_signing_secret: bool,
     #[serde(serialize_with = "time::serialize")]
+    #[schema(value_type = String, example = "2021-07-28T04:25:15.000000")]
     pub inserted_at: DateTime<Utc>,
     #[serde(serialize_with = "time::serialize")]
+    #[schema(value_type = String, example = "2021-07-28T04:25:15.000000")]
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WebhookRelationships {
     pub property: Relationship,
 }
@@ -62,7 +66,7 @@ pub fn webhook(w: &Webhook) -> Resource<WebhookAttributes, WebhookRelationships>
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AttemptAttributes {
     /// The `X-Ota-Inbox-Delivery` header of the attempt: the same on every attempt of a
     /// delivery.
@@ -75,6 +79,7 @@ pub struct AttemptAttributes {
     /// 1 for the first attempt of a delivery.
     pub attempt: i32,
     #[serde(serialize_with = "time::serialize")]
+    #[schema(value_type = String, example = "2021-07-28T04:25:15.000000")]
     pub attempted_at: DateTime<Utc>,
     pub duration_ms: i32,
     /// `null` when there was no answer.
@@ -84,6 +89,7 @@ pub struct AttemptAttributes {
     pub result: String,
     /// When the delivery is tried again; `null` when this attempt ended it.
     #[serde(serialize_with = "time::serialize_opt")]
+    #[schema(value_type = Option<String>, example = "2021-07-28T04:25:15.000000")]
     pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
@@ -108,39 +114,45 @@ pub fn attempt(a: &Attempt) -> Resource<AttemptAttributes> {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeliveryAttempt {
     pub id: Uuid,
     pub attempt: i32,
     #[serde(serialize_with = "time::serialize")]
+    #[schema(value_type = String, example = "2021-07-28T04:25:15.000000")]
     pub attempted_at: DateTime<Utc>,
     pub duration_ms: i32,
     pub status_code: Option<i32>,
     pub error: Option<String>,
     pub result: String,
     #[serde(serialize_with = "time::serialize_opt")]
+    #[schema(value_type = Option<String>, example = "2021-07-28T04:25:15.000000")]
     pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeliveryAttributes {
     pub webhook_id: Uuid,
     pub callback_url: String,
     pub event_id: Uuid,
     pub event: String,
     pub property_id: Uuid,
+    #[schema(value_type = Object)]
     pub payload: Value,
     /// `pending`, `delivered`, `failed` or `cancelled`.
     pub state: String,
     pub attempts: i32,
     /// When a pending delivery is tried next.
     #[serde(serialize_with = "time::serialize_opt")]
+    #[schema(value_type = Option<String>, example = "2021-07-28T04:25:15.000000")]
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub last_status: Option<i32>,
     pub last_error: Option<String>,
     #[serde(serialize_with = "time::serialize")]
+    #[schema(value_type = String, example = "2021-07-28T04:25:15.000000")]
     pub inserted_at: DateTime<Utc>,
     #[serde(serialize_with = "time::serialize")]
+    #[schema(value_type = String, example = "2021-07-28T04:25:15.000000")]
     pub updated_at: DateTime<Utc>,
     /// Every attempt, first first.
     pub attempt_log: Vec<DeliveryAttempt>,

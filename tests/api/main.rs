@@ -13,6 +13,7 @@ mod golden;
 mod idle;
 mod live;
 mod messages;
+mod openapi;
 mod ops;
 mod principal_cache;
 mod process;
