@@ -3,7 +3,7 @@
 //! Event streams are never compressed (a compressor holds events back until its buffer fills),
 //! nor attachments, which are mostly compressed already and are streamed as stored.
 
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use tower_http::compression::predicate::{Predicate, SizeAbove};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 
@@ -29,6 +29,10 @@ impl Predicate for Compressible {
     where
         B: http_body::Body,
     {
+        // A file (an attachment: `Content-Disposition`) goes out as stored, whatever its type.
+        if response.headers().contains_key(CONTENT_DISPOSITION) {
+            return false;
+        }
         response
             .headers()
             .get(CONTENT_TYPE)
@@ -79,6 +83,12 @@ mod tests {
         ] {
             assert!(!Compressible.should_compress(&response(no)), "{no}");
         }
+        let mut file = response("text/plain; charset=utf-8");
+        file.headers_mut().insert(
+            CONTENT_DISPOSITION,
+            "attachment; filename=\"notes.txt\"".parse().unwrap(),
+        );
+        assert!(!Compressible.should_compress(&file));
         let untyped = Response::new("x".repeat(2000));
         assert!(!Compressible.should_compress(&untyped));
     }

@@ -197,3 +197,31 @@ async fn event_streams_are_never_compressed() {
     );
     assert!(response.headers().get("content-encoding").is_none());
 }
+
+#[tokio::test]
+async fn attachments_go_out_as_stored_even_when_their_type_compresses() {
+    let app = TestApp::new().await;
+    let account = app.user().await;
+    app.property(&account, true).await;
+    let text = "Check-in is from 15:00. ".repeat(100);
+    let id = app
+        .post("/api/v1/attachments")
+        .key(&account.key)
+        .json(serde_json::json!({"attachment": {
+            "file": crate::support::base64(text.as_bytes()),
+            "file_name": "notes.txt", "file_type": "text/plain"
+        }}))
+        .send()
+        .await
+        .expect_status(StatusCode::OK)
+        .id();
+    let download = app
+        .get(&format!("/api/v1/attachments/{id}"))
+        .key(&account.key)
+        .header("accept-encoding", "gzip, br")
+        .send()
+        .await
+        .expect_status(StatusCode::OK);
+    assert_eq!(header(&download, "content-encoding"), None);
+    assert_eq!(download.body, text.as_bytes());
+}
