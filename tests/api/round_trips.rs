@@ -116,23 +116,43 @@ struct Counted {
 
 async fn counted_app() -> Counted {
     let (direct, options) = fresh_database().await;
-    let target: SocketAddr = format!(
+    let (proxy, counts) = counting_proxy(database_address(&options)).await;
+    let pool = pool_through(&options, proxy).await;
+    // The cache's LISTEN connection is its own (not the pool's): its traffic is counted once.
+    let (app, listening) = listening_app(pool, direct).await;
+    Counted {
+        app,
+        counts,
+        _listening: listening,
+    }
+}
+
+/// Where PostgreSQL listens, for a proxy to connect to.
+fn database_address(options: &PgConnectOptions) -> SocketAddr {
+    format!(
         "{}:{}",
         resolve_host(options.get_host()),
         options.get_port()
     )
     .parse()
-    .unwrap();
-    let (proxy, counts) = counting_proxy(target).await;
-    let proxied: PgConnectOptions = options
+    .unwrap()
+}
+
+/// A pool of one connection to the database of `options`, through the proxy at `proxy`.
+async fn pool_through(options: &PgConnectOptions, proxy: SocketAddr) -> PgPool {
+    let proxied = options
         .clone()
         .host("127.0.0.1")
         .port(proxy.port())
         .ssl_mode(PgSslMode::Disable);
-    let pool = db::pool_options(1).connect_with(proxied).await.unwrap();
-    let state = AppState::new(pool.clone(), Some(ADMIN_TOKEN), MAX_ATTACHMENT_BYTES);
+    db::pool_options(1).connect_with(proxied).await.unwrap()
+}
+
+/// The application over `pool`, its principal cache following the database (over `direct`)
+/// as in the server, once it listens.
+async fn listening_app(pool: PgPool, direct: PgPool) -> (TestApp, Listening) {
+    let state = AppState::new(pool, Some(ADMIN_TOKEN), MAX_ATTACHMENT_BYTES);
     let cache = state.principals.clone();
-    // The cache's LISTEN connection is its own (not the pool's): its traffic is counted once.
     let listening = cache.listen(&direct);
     let started = Instant::now();
     while !cache.is_listening() {
@@ -142,14 +162,11 @@ async fn counted_app() -> Counted {
         );
         sleep(Duration::from_millis(5)).await;
     }
-    Counted {
-        app: TestApp {
-            db: direct,
-            router: app(state),
-        },
-        counts,
-        _listening: listening,
-    }
+    let app = TestApp {
+        db: direct,
+        router: app(state),
+    };
+    (app, listening)
 }
 
 fn resolve_host(host: &str) -> String {
@@ -569,39 +586,13 @@ async fn cut_after_commit(
 #[tokio::test]
 async fn a_send_whose_connection_is_lost_after_the_commit_is_not_written_twice() {
     let (direct, options) = fresh_database().await;
-    let target: SocketAddr = format!(
-        "{}:{}",
-        resolve_host(options.get_host()),
-        options.get_port()
-    )
-    .parse()
-    .unwrap();
-    let (proxy, armed) = cutting_proxy(target).await;
-    let proxied: PgConnectOptions = options
-        .clone()
-        .host("127.0.0.1")
-        .port(proxy.port())
-        .ssl_mode(PgSslMode::Disable);
-    let pool = db::pool_options(1).connect_with(proxied).await.unwrap();
+    let (proxy, armed) = cutting_proxy(database_address(&options)).await;
+    let pool = pool_through(&options, proxy).await;
     let setup = TestApp::over(direct.clone(), |s| s);
     let (account, _, _, thread) = seeded(&setup).await;
     // The principal cache follows the database, as in the server: the send's one statement is
     // the one cut.
-    let state = AppState::new(pool.clone(), Some(ADMIN_TOKEN), MAX_ATTACHMENT_BYTES);
-    let cache = state.principals.clone();
-    let _listening = cache.listen(&direct);
-    let started = Instant::now();
-    while !cache.is_listening() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "never listening"
-        );
-        sleep(Duration::from_millis(5)).await;
-    }
-    let app = TestApp {
-        db: direct.clone(),
-        router: app(state),
-    };
+    let (app, _listening) = listening_app(pool, direct).await;
     let messages = format!("/api/v1/message_threads/{thread}/messages");
     // The key is looked up (and cached) before the cut is armed.
     app.get(&messages)

@@ -7,16 +7,10 @@ use axum::http::{Method, Request, StatusCode};
 use ota_inbox::http::cors::AllowedOrigins;
 use tower::ServiceExt;
 
-use crate::support::{Response, TestApp};
+use super::rate_limits::header;
+use crate::support::TestApp;
 
 const PMS: &str = "https://pms.example.com";
-
-fn header(response: &Response, name: &str) -> Option<String> {
-    response
-        .headers
-        .get(name)
-        .map(|v| v.to_str().unwrap().to_owned())
-}
 
 fn preflight(app: &TestApp, origin: &str) -> crate::support::Call {
     app.request(Method::OPTIONS, "/api/v1/message_threads")

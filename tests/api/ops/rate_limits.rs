@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::support::{ADMIN_TOKEN, Response, TestApp};
 
-fn header(response: &Response, name: &str) -> Option<String> {
+pub(super) fn header(response: &Response, name: &str) -> Option<String> {
     response
         .headers
         .get(name)
