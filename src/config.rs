@@ -98,6 +98,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(0..=10_000_000))]
     pub principal_cache_size: u32,
 
+    /// Memory, in MiB, each process gives to the answers of the Messages API's reads; a poll
+    /// of data that has not changed is answered from it. 0 turns the response cache off.
+    #[arg(long, env = "RESPONSE_CACHE_MB", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub response_cache_mb: u32,
+
     /// Requests an API key may make at once before RATE_LIMIT_PER_MINUTE paces it (default: the
     /// per-minute value).
     #[arg(long, env = "RATE_LIMIT_BURST",
@@ -460,6 +466,21 @@ mod tests {
             let err = parse(&[flag, "never"]).unwrap_err().to_string();
             assert!(err.contains(flag), "{err}");
         }
+    }
+
+    #[test]
+    fn the_response_cache_defaults_to_64_mib_and_may_be_off() {
+        assert_eq!(parse(&[]).unwrap().response_cache_mb, 64);
+        assert_eq!(
+            parse(&["--response-cache-mb", "0"])
+                .unwrap()
+                .response_cache_mb,
+            0
+        );
+        let err = parse(&["--response-cache-mb", "lots"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--response-cache-mb"), "{err}");
     }
 
     #[test]

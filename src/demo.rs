@@ -70,6 +70,11 @@ pub async fn install(pool: &PgPool, data_dir: &Path) -> anyhow::Result<Installed
     };
     tx.commit().await.context("committing the demo")?;
     keep_key(data_dir, &seeded.api_key);
+    // Servers already running (`ota-inbox demo` beside them) number its events now; else their
+    // next sweep does.
+    if let Err(err) = crate::http::changes::announce_from_outside(pool, seeded.user_id).await {
+        tracing::warn!(error = %err, "telling running servers about the demo failed");
+    }
     Ok(Installed {
         api_key: seeded.api_key,
         user_id: seeded.user_id,

@@ -25,6 +25,7 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -67,10 +68,18 @@ pub struct AppState {
     pub writers: Arc<http::writers::Writers>,
     /// Origins whose pages may call the server (`CORS_ALLOWED_ORIGINS`).
     pub cors: http::cors::AllowedOrigins,
+    /// Answers of the Messages API's reads; bypassed until it follows the database
+    /// ([`http::response_cache::ResponseCache::listen`]).
+    pub responses: Arc<http::response_cache::ResponseCache>,
+    /// Announces this process's writes to its response cache and to the other processes.
+    pub announcer: Arc<http::changes::Announcer>,
 }
 
 impl AppState {
     pub fn new(db: PgPool, admin_token: Option<&str>, max_attachment_bytes: usize) -> Self {
+        let responses = Arc::new(http::response_cache::ResponseCache::new(
+            http::response_cache::DEFAULT_CAPACITY_BYTES,
+        ));
         Self {
             db,
             admin_token_hash: admin_token.map(http::auth::hash_secret),
@@ -89,7 +98,20 @@ impl AppState {
             limits: http::deadline::Limits::default(),
             writers: http::writers::Writers::new(db::SessionTimeouts::default().lock),
             cors: http::cors::AllowedOrigins::None,
+            responses: responses.clone(),
+            announcer: http::changes::Announcer::new(
+                responses,
+                db::SessionTimeouts::default().statement,
+            ),
         }
+    }
+
+    /// Keeps about `capacity_bytes` of answers (`RESPONSE_CACHE_MB`; 0: none); a request
+    /// dropped before its answer is announced again `statement_timeout` later.
+    pub fn with_response_cache(mut self, capacity_bytes: u64, statement_timeout: Duration) -> Self {
+        self.responses = Arc::new(http::response_cache::ResponseCache::new(capacity_bytes));
+        self.announcer = http::changes::Announcer::new(self.responses.clone(), statement_timeout);
+        self
     }
 
     /// Sets `REQUEST_TIMEOUT` and `BODY_READ_TIMEOUT`.
@@ -160,7 +182,10 @@ impl AppState {
     }
 
     /// Starts this state's event hub on its database; it stops when `shutdown` is cancelled.
+    /// With it, the task that announces this process's writes (which wakes the sequencers); that
+    /// one stops at [`http::changes::Announcer::finish`].
     pub async fn start_events(&self) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+        self.announcer.spawn(&self.db);
         self.events
             .start(self.db.clone(), self.shutdown.clone())
             .await

@@ -5,6 +5,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use ota_inbox::cli::{self, Cli};
 
+/// mimalloc: small, short-lived allocations (headers, JSON) are most of what a request does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // A malformed .env is an error; a missing one is not.
     if let Err(err) = dotenvy::dotenv()

@@ -47,6 +47,8 @@ pub const EVENT_STREAMS_OPEN: &str = "ota_inbox_event_streams_open";
 pub const RATE_LIMITED: &str = "ota_inbox_rate_limited_total";
 /// Failed authentications (a key, token or session that is not valid), all addresses together.
 pub const AUTH_FAILURES: &str = "ota_inbox_auth_failures_total";
+/// Cacheable reads, by whether the response cache answered them (`result`: hit or miss).
+pub const RESPONSE_CACHE: &str = "ota_inbox_response_cache_total";
 
 /// Buckets of the latency histograms, in seconds.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -89,6 +91,9 @@ fn install() -> PrometheusHandle {
         counter!(RATE_LIMITED, "limit" => limit).increment(0);
     }
     counter!(AUTH_FAILURES).increment(0);
+    for result in ["hit", "miss"] {
+        counter!(RESPONSE_CACHE, "result" => result).increment(0);
+    }
     handle
 }
 
@@ -143,6 +148,10 @@ fn describe() {
     );
     describe_counter!(RATE_LIMITED, "Requests refused with 429, by limit.");
     describe_counter!(AUTH_FAILURES, "Failed authentications.");
+    describe_counter!(
+        RESPONSE_CACHE,
+        "Cacheable reads, by whether the response cache answered them."
+    );
 }
 
 /// Folds recorded samples into the histograms every [`UPKEEP_EVERY`], so memory stays bounded
@@ -222,6 +231,11 @@ fn method_label(method: &Method) -> &'static str {
         Method::OPTIONS => "OPTIONS",
         _ => "other",
     }
+}
+
+/// Counts a cacheable read, answered from memory (`hit`) or not.
+pub fn response_cache(hit: bool) {
+    counter!(RESPONSE_CACHE, "result" => if hit { "hit" } else { "miss" }).increment(1);
 }
 
 /// A webhook attempt ended: `result` is `delivered`, `retry` or `failed`.

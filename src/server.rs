@@ -166,12 +166,22 @@ async fn serve(
         request: config.request_timeout,
         body_read: config.body_read_timeout,
     })
-    .with_lock_timeout(config.database_lock_timeout);
+    .with_lock_timeout(config.database_lock_timeout)
+    .with_response_cache(
+        u64::from(config.response_cache_mb) * 1024 * 1024,
+        // How long a dropped request's statement may still run: without a statement
+        // timeout, a send ends within its request's time.
+        match config.database_statement_timeout {
+            Duration::ZERO => config.request_timeout,
+            timeout => timeout,
+        },
+    );
     if let Some(per_minute) = config.rate_limit_per_minute {
         state = state.with_rate_limit_burst(per_minute, config.rate_limit_burst);
     }
     // Until it has connected, the cache is bypassed: correct from the first request.
     let principals = (config.principal_cache_size > 0).then(|| state.principals.listen(&pool));
+    let responses = (config.response_cache_mb > 0).then(|| state.responses.listen(&pool));
     let worker = Worker::spawn(
         pool.clone(),
         WorkerConfig::new(
@@ -218,11 +228,15 @@ async fn serve(
         max_connections: config.max_connections as usize,
         grace: config.shutdown_grace,
     };
+    let announcer = state.announcer.clone();
     crate::http::serve::serve(listeners.main, app(state), serve_options, shutdown.clone()).await;
     tracing::info!("shutting down");
     shutdown.cancel();
     let _ = hub.await;
+    // No request runs any more: what they wrote reaches the other processes.
+    announcer.finish().await;
     drop(principals);
+    drop(responses);
     upkeep.abort();
     if let Some(task) = metrics_server {
         task.abort();

@@ -41,6 +41,10 @@ const LARGE: (&str, i64) = ("ota_inbox_bench", 1_000);
 /// The database of 10,000 messages, for the growth check.
 const SMALL: (&str, i64) = ("ota_inbox_bench_10k", 10);
 
+/// mimalloc: small, short-lived allocations (headers, JSON) are most of what a request does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let runtime = tokio::runtime::Runtime::new()?;

@@ -17,7 +17,8 @@ use super::runner;
 use crate::db;
 use crate::db::events::StreamEvent;
 
-/// NOTIFY channel of new events (a trigger on `events`).
+/// NOTIFY channel of new events (sent after their commit by the process that wrote them, see
+/// [`crate::http::changes`]).
 pub const EVENTS_CHANNEL: &str = "ota_inbox_events";
 /// NOTIFY channel of sequencer runs (payload: the new last stream id).
 pub const SEQUENCED_CHANNEL: &str = "ota_inbox_events_sequenced";

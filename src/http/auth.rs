@@ -26,7 +26,7 @@ pub const SESSION_PREFIX: &str = "ois_";
 pub const ONE_TIME_PREFIX: &str = "ott_";
 
 /// Who is calling: the key's user and the properties the key may see.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub key_id: Uuid,
     pub user_id: Uuid,

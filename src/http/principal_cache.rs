@@ -257,6 +257,13 @@ async fn subscribe(pool: &PgPool) -> sqlx::Result<PgListener> {
 #[derive(Debug)]
 pub struct Listening(tokio::task::JoinHandle<()>);
 
+impl Listening {
+    /// Owns a following task: dropping the handle stops it.
+    pub(crate) fn new(task: tokio::task::JoinHandle<()>) -> Self {
+        Self(task)
+    }
+}
+
 impl Drop for Listening {
     fn drop(&mut self) {
         self.0.abort();

@@ -11,11 +11,11 @@ use crate::db;
 use crate::db::attachments::NewAttachment;
 use crate::db::threads::Thread;
 use crate::error::ApiError;
-use crate::http::envelope;
 use crate::http::fields::{BLANK, Fields, INVALID};
 use crate::http::json::JsonBody;
 use crate::http::path::Id;
 use crate::http::upload::{self, Upload};
+use crate::http::{changes, envelope};
 use crate::messaging::{self, Append, Inquiry, Role, Sender};
 use crate::ota::Provider;
 use crate::views;
@@ -170,7 +170,7 @@ pub async fn booking_guest_message(
     let thread = messaging::lock_booking_thread(&mut tx, &booking).await?;
     let response = deliver(&mut tx, &thread, &message).await?;
     tx.commit().await?;
-    Ok(response)
+    Ok(changes::for_user(response, thread.owner_id))
 }
 
 /// POST /admin/message_threads/{id}/guest_messages
@@ -196,7 +196,7 @@ pub async fn thread_guest_message(
     let message = read_guest_message(body, state.max_attachment_bytes)?;
     let response = deliver(&mut tx, &thread, &message).await?;
     tx.commit().await?;
-    Ok(response)
+    Ok(changes::for_user(response, thread.owner_id))
 }
 
 fn read_inquiry(body: Map<String, Value>) -> Result<Inquiry, ApiError> {
@@ -272,9 +272,9 @@ pub async fn create_inquiry(
         .ok_or_else(|| ApiError::invalid("property_id", "not found"))?;
     let thread = messaging::create_inquiry(&mut tx, &property, &inquiry).await?;
     tx.commit().await?;
-    Ok(envelope::single(
-        StatusCode::CREATED,
-        views::thread(&thread),
+    Ok(changes::for_user(
+        envelope::single(StatusCode::CREATED, views::thread(&thread)),
+        thread.owner_id,
     ))
 }
 
@@ -354,5 +354,8 @@ pub async fn assign_booking(
         .await?
         .ok_or(ApiError::NotFound)?;
     tx.commit().await?;
-    Ok(envelope::single(StatusCode::OK, views::thread(&thread)))
+    Ok(changes::for_user(
+        envelope::single(StatusCode::OK, views::thread(&thread)),
+        thread.owner_id,
+    ))
 }

@@ -27,7 +27,7 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::events::{feed, stream};
-use crate::http::{auth, gate, rate_limit};
+use crate::http::{auth, changes, gate, rate_limit, response_cache};
 use crate::openapi;
 use crate::ui;
 
@@ -117,6 +117,11 @@ fn documented_router(state: &AppState) -> (Router<AppState>, utoipa::openapi::Op
         .routes(routes!(feed::list))
         .routes(routes!(stream::api_stream))
         .merge(keys_only)
+        .route_layer(from_fn_with_state(
+            state.clone(),
+            response_cache::serve_cached,
+        ))
+        .route_layer(from_fn_with_state(state.clone(), changes::announce_writes))
         .route_layer(from_fn_with_state(state.clone(), rate_limit::limit))
         .route_layer(from_fn_with_state(state.clone(), auth::require_api_key));
 
@@ -140,6 +145,10 @@ fn documented_router(state: &AppState) -> (Router<AppState>, utoipa::openapi::Op
         .routes(routes!(console::thread_messages))
         .routes(routes!(console::webhook_deliveries))
         .routes(routes!(stream::admin_stream))
+        .route_layer(from_fn_with_state(
+            state.clone(),
+            changes::announce_admin_writes,
+        ))
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin));
 
     let mut root = OpenApiRouter::new()

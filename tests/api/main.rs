@@ -18,6 +18,7 @@ mod ops;
 mod principal_cache;
 mod process;
 mod provisioning;
+mod response_cache;
 mod round_trips;
 mod support;
 mod thread_fields;
