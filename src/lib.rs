@@ -36,9 +36,30 @@ use tracing::Level;
 
 use crate::error::ApiError;
 
-/// What every handler can reach.
+/// What every handler can reach: one shared [`Shared`], so that the clone each middleware
+/// takes per request is one reference count, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// For the builders (and tests) that set a field before the state is shared: a state already
+/// cloned is copied first (copy on write), so no clone handed out changes under its holder.
+impl std::ops::DerefMut for AppState {
+    fn deref_mut(&mut self) -> &mut Shared {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+/// The fields of [`AppState`].
+#[derive(Clone)]
+pub struct Shared {
     pub db: PgPool,
     /// SHA-256 of `ADMIN_TOKEN`; `None` turns `/admin` off.
     pub admin_token_hash: Option<[u8; 32]>,
@@ -80,7 +101,7 @@ impl AppState {
         let responses = Arc::new(http::response_cache::ResponseCache::new(
             http::response_cache::DEFAULT_CAPACITY_BYTES,
         ));
-        Self {
+        Self(Arc::new(Shared {
             db,
             admin_token_hash: admin_token.map(http::auth::hash_secret),
             max_attachment_bytes,
@@ -103,7 +124,7 @@ impl AppState {
                 responses,
                 db::SessionTimeouts::default().statement,
             ),
-        }
+        }))
     }
 
     /// Keeps about `capacity_bytes` of answers (`RESPONSE_CACHE_MB`; 0: none); a request
