@@ -233,8 +233,6 @@ async fn serve(
     tracing::info!("shutting down");
     shutdown.cancel();
     let _ = hub.await;
-    // No request runs any more: what they wrote reaches the other processes.
-    announcer.finish().await;
     drop(principals);
     drop(responses);
     upkeep.abort();
@@ -249,6 +247,9 @@ async fn serve(
     {
         tracing::warn!("database connections still busy at exit");
     }
+    // No request runs any more, and no statement of theirs (the pool is closed): what they
+    // wrote reaches the other processes.
+    announcer.finish().await;
     Ok(())
 }
 

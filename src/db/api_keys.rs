@@ -70,7 +70,8 @@ pub async fn find_principal(
 ) -> sqlx::Result<Option<Principal>> {
     let row: Option<(Uuid, Uuid, bool, Vec<Uuid>, bool)> = sqlx::query_as(
         r#"select k.id, k.user_id, k.all_properties,
-             array(select property_id from api_key_properties where api_key_id = k.id),
+             array(select property_id from api_key_properties where api_key_id = k.id
+                   order by property_id),
              u.messages_app_count > 0 and u.messages_app_count = u.properties_count
            from api_keys k join users u on u.id = k.user_id
            where k.key_hash = $1 and k.revoked_at is null"#,

@@ -99,9 +99,14 @@ impl Announcer {
     /// Announces now and again once a statement started before now must have ended.
     fn announce_twice(self: &Arc<Self>, affected: Affected) {
         self.announce(affected);
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // No runtime to wait in (dropped outside one): nothing may be kept for anyone.
+            self.announce(Affected::Everyone);
+            return;
+        };
         let announcer = self.clone();
         announcer.delayed.fetch_add(1, Ordering::SeqCst);
-        tokio::spawn(async move {
+        runtime.spawn(async move {
             tokio::time::sleep(announcer.statement_timeout + Duration::from_secs(1)).await;
             announcer.announce(affected);
             announcer.delayed.fetch_sub(1, Ordering::SeqCst);
@@ -153,11 +158,12 @@ impl Announcer {
     pub async fn finish(&self) {
         self.stop.cancel();
         let task = self.task_slot().take();
-        if let Some(task) = task
-            && tokio::time::timeout(Duration::from_secs(5), task)
+        if let Some(mut task) = task
+            && tokio::time::timeout(Duration::from_secs(5), &mut task)
                 .await
                 .is_err()
         {
+            task.abort();
             tracing::warn!("the last changes could not be announced to the other processes");
         }
     }

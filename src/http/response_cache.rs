@@ -10,7 +10,8 @@
 //! handler ran; an entry is only used while the generation is unchanged. The generation moves on
 //!
 //! - at the end of every write this process serves (any `POST`, `PUT`, `PATCH` or `DELETE` of
-//!   `/api/v1` moves its user's, any write of `/admin` everyone's), before the answer goes out,
+//!   `/api/v1` moves its user's, a write of `/admin` the user its handler names, else
+//!   everyone's), before the answer goes out,
 //!   and once more a statement timeout later if the request was dropped without an answer (its
 //!   statement may still commit) — see [`crate::http::changes`];
 //! - when another process announces a write on [`crate::http::changes::CHANNEL`] (NOTIFY, sent
@@ -45,6 +46,8 @@ use crate::http::{changes, principal_cache};
 pub const DEFAULT_CAPACITY_BYTES: u64 = 64 * 1024 * 1024;
 /// Longest an answer is used, whatever the notifications say.
 pub const MAX_AGE: Duration = Duration::from_secs(10);
+/// Users whose own changes are counted apart; beyond, everyone's answers are dropped at once.
+const MAX_USER_GENERATIONS: usize = 65_536;
 /// Larger answers are not kept.
 const MAX_ENTRY_BYTES: usize = 1024 * 1024;
 /// Wait before reconnecting a lost LISTEN connection.
@@ -103,6 +106,14 @@ struct Generations {
 }
 
 impl Generations {
+    /// Everyone's change: every stamp moves above every stamp handed out before, and the
+    /// users' counters start over (so that they stay few).
+    fn rebase(&mut self) {
+        let highest = self.users.values().copied().max().unwrap_or(0);
+        self.everyone += highest + 1;
+        self.users.clear();
+    }
+
     fn stamp(&self, user_id: Uuid) -> u64 {
         self.everyone + self.users.get(&user_id).copied().unwrap_or(0)
     }
@@ -184,14 +195,18 @@ impl ResponseCache {
             return;
         }
         let mut generations = self.lock();
-        match affected {
-            Affected::User(id) => *generations.users.entry(id).or_insert(0) += 1,
-            Affected::Everyone => generations.everyone += 1,
+        let everyone = match affected {
+            Affected::User(id) => {
+                *generations.users.entry(id).or_insert(0) += 1;
+                generations.users.len() > MAX_USER_GENERATIONS
+            }
+            Affected::Everyone => true,
+        };
+        if everyone {
+            generations.rebase();
         }
         drop(generations);
-        if affected == Affected::Everyone
-            && let Some(entries) = &self.entries
-        {
+        if everyone && let Some(entries) = &self.entries {
             entries.clear();
         }
     }
@@ -206,7 +221,7 @@ impl ResponseCache {
         // Emptied before the flag moves (and after: a store may have slipped in).
         clear();
         let mut generations = self.lock();
-        generations.everyone += 1;
+        generations.rebase();
         generations.listening = listening;
         drop(generations);
         clear();
@@ -495,6 +510,21 @@ mod tests {
         scoped.scope = crate::http::auth::Scope::Listed(vec![Uuid::new_v4()]);
         assert!(cache.get(&key("/a"), &scoped, ticket).is_none());
         assert!(cache.get(&key("/a"), &principal(alice), ticket).is_some());
+    }
+
+    #[test]
+    fn stamps_never_come_back_when_the_users_counters_start_over() {
+        let cache = listening(1 << 20);
+        let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+        for _ in 0..5 {
+            cache.invalidate(Affected::User(alice));
+        }
+        let seen = [cache.ticket(alice).unwrap(), cache.ticket(bob).unwrap()];
+        cache.invalidate(Affected::Everyone);
+        assert!(cache.lock().users.is_empty());
+        for user in [alice, bob] {
+            assert!(seen.iter().all(|old| cache.ticket(user).unwrap() > *old));
+        }
     }
 
     #[test]
