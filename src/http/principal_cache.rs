@@ -198,45 +198,19 @@ impl PrincipalCache {
     /// Follows [`CHANNEL`] on a connection of its own (outside the request pool), reconnecting
     /// when it is lost; stops when the answered handle is dropped.
     pub fn listen(self: &Arc<Self>, pool: &PgPool) -> Listening {
-        let options = (*pool.connect_options()).clone();
-        // One connection that never expires: the pool only reconnects it when it is lost.
-        let own = PgPoolOptions::new()
-            .max_connections(1)
-            .min_connections(0)
-            .max_lifetime(None)
-            .idle_timeout(None)
-            .connect_lazy_with(options);
-        let cache = self.clone();
-        Listening(tokio::spawn(async move { cache.follow(own).await }))
+        follow(self.clone(), pool, &[CHANNEL])
+    }
+}
+
+impl Follower for PrincipalCache {
+    const NAME: &'static str = "principal cache";
+
+    fn set_listening(&self, listening: bool) {
+        PrincipalCache::set_listening(self, listening);
     }
 
-    async fn follow(&self, pool: PgPool) {
-        loop {
-            match subscribe(&pool).await {
-                Ok(mut listener) => {
-                    self.set_listening(true);
-                    tracing::debug!("principal cache: following changes");
-                    loop {
-                        match listener.try_recv().await {
-                            Ok(Some(notification)) => self.apply(notification.payload()),
-                            Ok(None) => {
-                                tracing::warn!("principal cache: LISTEN connection lost");
-                                break;
-                            }
-                            Err(err) => {
-                                tracing::warn!(error = %err, "principal cache: LISTEN failed");
-                                break;
-                            }
-                        }
-                    }
-                    self.set_listening(false);
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "principal cache: connecting to LISTEN failed");
-                }
-            }
-            tokio::time::sleep(RECONNECT_DELAY).await;
-        }
+    fn apply(&self, payload: &str) {
+        PrincipalCache::apply(self, payload);
     }
 }
 
@@ -245,24 +219,80 @@ enum Lookup {
     Miss(Option<Ticket>),
 }
 
-async fn subscribe(pool: &PgPool) -> sqlx::Result<PgListener> {
+/// A cache that is only trusted while it hears the database's notifications (see [`follow`]).
+pub(crate) trait Follower: Send + Sync + 'static {
+    /// Its name in the log.
+    const NAME: &'static str;
+    /// Starts (the LISTEN connection is up) or stops (it is lost) trusting what it holds.
+    fn set_listening(&self, listening: bool);
+    /// One notification, by its payload.
+    fn apply(&self, payload: &str);
+}
+
+/// Follows `channels` for `follower` on a connection of its own (outside the request pool),
+/// reconnecting when it is lost; stops when the answered handle is dropped.
+pub(crate) fn follow<F: Follower>(
+    follower: Arc<F>,
+    pool: &PgPool,
+    channels: &'static [&'static str],
+) -> Listening {
+    let options = (*pool.connect_options()).clone();
+    // One connection that never expires: the pool only reconnects it when it is lost.
+    let own = PgPoolOptions::new()
+        .max_connections(1)
+        .min_connections(0)
+        .max_lifetime(None)
+        .idle_timeout(None)
+        .connect_lazy_with(options);
+    Listening(tokio::spawn(async move {
+        run(&*follower, own, channels).await;
+    }))
+}
+
+async fn run<F: Follower>(follower: &F, pool: PgPool, channels: &[&str]) {
+    let name = F::NAME;
+    loop {
+        match subscribe(&pool, channels).await {
+            Ok(mut listener) => {
+                follower.set_listening(true);
+                tracing::debug!("{name}: following changes");
+                loop {
+                    match listener.try_recv().await {
+                        Ok(Some(notification)) => follower.apply(notification.payload()),
+                        Ok(None) => {
+                            tracing::warn!("{name}: LISTEN connection lost");
+                            break;
+                        }
+                        Err(err) => {
+                            tracing::warn!(error = %err, "{name}: LISTEN failed");
+                            break;
+                        }
+                    }
+                }
+                follower.set_listening(false);
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "{name}: connecting to LISTEN failed");
+            }
+        }
+        tokio::time::sleep(RECONNECT_DELAY).await;
+    }
+}
+
+async fn subscribe(pool: &PgPool, channels: &[&str]) -> sqlx::Result<PgListener> {
     let mut listener = PgListener::connect_with(pool).await?;
     // A lost connection must be seen (and the cache dropped) before anything reconnects.
     listener.eager_reconnect(false);
-    listener.listen(CHANNEL).await?;
+    match channels {
+        [channel] => listener.listen(channel).await?,
+        _ => listener.listen_all(channels.iter().copied()).await?,
+    }
     Ok(listener)
 }
 
 /// The task following the changes; dropping it stops the task.
 #[derive(Debug)]
 pub struct Listening(tokio::task::JoinHandle<()>);
-
-impl Listening {
-    /// Owns a following task: dropping the handle stops it.
-    pub(crate) fn new(task: tokio::task::JoinHandle<()>) -> Self {
-        Self(task)
-    }
-}
 
 impl Drop for Listening {
     fn drop(&mut self) {

@@ -35,12 +35,12 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sqlx::PgPool;
-use sqlx::postgres::{PgListener, PgPoolOptions};
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::http::auth::{Credential, Principal};
-use crate::http::{changes, principal_cache};
+use crate::http::changes;
+use crate::http::principal_cache::{self, Listening};
 
 /// Default memory for kept answers (`RESPONSE_CACHE_MB`), in bytes.
 pub const DEFAULT_CAPACITY_BYTES: u64 = 64 * 1024 * 1024;
@@ -50,8 +50,6 @@ pub const MAX_AGE: Duration = Duration::from_secs(10);
 const MAX_USER_GENERATIONS: usize = 65_536;
 /// Larger answers are not kept.
 const MAX_ENTRY_BYTES: usize = 1024 * 1024;
-/// Wait before reconnecting a lost LISTEN connection.
-const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 
 /// The routes (as matched) whose answers are kept: reads that depend only on the database's
 /// messaging data and the principal.
@@ -260,58 +258,25 @@ impl ResponseCache {
 
     /// Follows [`changes::CHANNEL`] and the principal cache's channel on a connection of its
     /// own, reconnecting when it is lost; stops when the answered handle is dropped.
-    pub fn listen(self: &Arc<Self>, pool: &PgPool) -> principal_cache::Listening {
-        let options = (*pool.connect_options()).clone();
-        let own = PgPoolOptions::new()
-            .max_connections(1)
-            .min_connections(0)
-            .max_lifetime(None)
-            .idle_timeout(None)
-            .connect_lazy_with(options);
-        let cache = self.clone();
-        principal_cache::Listening::new(tokio::spawn(async move { cache.follow(own).await }))
-    }
-
-    async fn follow(&self, pool: PgPool) {
-        loop {
-            match subscribe(&pool).await {
-                Ok(mut listener) => {
-                    self.set_listening(true);
-                    tracing::debug!("response cache: following changes");
-                    loop {
-                        match listener.try_recv().await {
-                            Ok(Some(notification)) => {
-                                self.invalidate(Affected::parse(notification.payload()));
-                            }
-                            Ok(None) => {
-                                tracing::warn!("response cache: LISTEN connection lost");
-                                break;
-                            }
-                            Err(err) => {
-                                tracing::warn!(error = %err, "response cache: LISTEN failed");
-                                break;
-                            }
-                        }
-                    }
-                    self.set_listening(false);
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "response cache: connecting to LISTEN failed");
-                }
-            }
-            tokio::time::sleep(RECONNECT_DELAY).await;
-        }
+    pub fn listen(self: &Arc<Self>, pool: &PgPool) -> Listening {
+        principal_cache::follow(
+            self.clone(),
+            pool,
+            &[changes::CHANNEL, principal_cache::CHANNEL],
+        )
     }
 }
 
-async fn subscribe(pool: &PgPool) -> sqlx::Result<PgListener> {
-    let mut listener = PgListener::connect_with(pool).await?;
-    // A lost connection must be seen (and the cache dropped) before anything reconnects.
-    listener.eager_reconnect(false);
-    listener
-        .listen_all([changes::CHANNEL, principal_cache::CHANNEL])
-        .await?;
-    Ok(listener)
+impl principal_cache::Follower for ResponseCache {
+    const NAME: &'static str = "response cache";
+
+    fn set_listening(&self, listening: bool) {
+        ResponseCache::set_listening(self, listening);
+    }
+
+    fn apply(&self, payload: &str) {
+        self.invalidate(Affected::parse(payload));
+    }
 }
 
 /// Middleware of `/api/v1`, inside authentication: answers a `GET` of [`CACHED_PATHS`] from

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::process::{ServerProcess, wait_for_listeners};
 use crate::support::{
-    ADMIN_TOKEN, MAX_ATTACHMENT_BYTES, TestApp, fresh_database, maintenance_connection,
+    ADMIN_TOKEN, MAX_ATTACHMENT_BYTES, TestApp, fresh_database, maintenance_connection, wait_until,
 };
 
 /// How soon a change must reach every process.
@@ -44,14 +44,6 @@ async fn cached_app() -> Cached {
         cache,
         database: options.get_database().unwrap().to_owned(),
         _listening: listening,
-    }
-}
-
-async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < limit, "not within {limit:?}");
-        sleep(Duration::from_millis(5)).await;
     }
 }
 

@@ -96,13 +96,15 @@ impl ServerProcess {
     }
 }
 
-/// Waits until `count` server connections of `database` LISTEN on `channel`.
+/// Waits until `count` server connections of `database` LISTEN on `channel` first (alone, or
+/// as the first of several channels).
 pub async fn wait_for_listeners(database: &str, channel: &str, count: i64) {
     let mut conn = maintenance_connection().await;
     let query = format!("LISTEN \"{channel}\"");
     for _ in 0..300 {
         let listening: i64 = sqlx::query_scalar(
-            "select count(*) from pg_stat_activity where datname = $1 and query = $2",
+            "select count(*) from pg_stat_activity \
+             where datname = $1 and (query = $2 or starts_with(query, $2 || ';'))",
         )
         .bind(database)
         .bind(&query)

@@ -19,9 +19,10 @@ use sqlx::{Connection, PgPool};
 use tokio::time::{Instant, sleep};
 use uuid::Uuid;
 
-use crate::process::ServerProcess;
+use crate::process::{ServerProcess, wait_for_listeners};
 use crate::support::{
     ADMIN_TOKEN, Account, MAX_ATTACHMENT_BYTES, TestApp, fresh_database, maintenance_connection,
+    wait_until,
 };
 
 /// How soon a write through one process must be seen through another.
@@ -49,14 +50,6 @@ async fn cached_app() -> Cached {
         cache,
         database: options.get_database().unwrap().to_owned(),
         _listening: listening,
-    }
-}
-
-async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < limit, "not within {limit:?}");
-        sleep(Duration::from_millis(5)).await;
     }
 }
 
@@ -264,30 +257,6 @@ async fn a_notification_or_a_lost_listen_connection_makes_it_read_the_database_a
     c.warm_list(&account.key, thread).await;
 }
 
-/// Waits until `count` connections of `database` LISTEN on the changes channel.
-async fn wait_for_change_listeners(database: &str, count: i64) {
-    let mut conn = maintenance_connection().await;
-    for _ in 0..300 {
-        let listening: i64 = sqlx::query_scalar(
-            "select count(*) from pg_stat_activity where datname = $1 and query like $2",
-        )
-        .bind(database)
-        .bind(format!("%LISTEN \"{}\"%", changes::CHANNEL))
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-        if listening >= count {
-            conn.close().await.ok();
-            return;
-        }
-        sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "{count} connection(s) never listened on {}",
-        changes::CHANNEL
-    );
-}
-
 #[tokio::test]
 async fn a_write_through_one_server_is_read_through_another_within_a_second() {
     let (db, options) = fresh_database().await;
@@ -296,7 +265,7 @@ async fn a_write_through_one_server_is_read_through_another_within_a_second() {
         ServerProcess::start(&database),
         ServerProcess::start(&database)
     );
-    wait_for_change_listeners(&database, 2).await;
+    wait_for_listeners(&database, changes::CHANNEL, 2).await;
 
     let (status, user) = a
         .call(

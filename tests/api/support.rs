@@ -192,6 +192,15 @@ pub async fn fresh_database_url() -> (PgPool, String) {
     (pool, with_database(&server().url, &name))
 }
 
+/// Polls `done` every 5 ms; fails after `limit`.
+pub async fn wait_until(limit: std::time::Duration, mut done: impl FnMut() -> bool) {
+    let started = tokio::time::Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "not within {limit:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 /// The application over its own database.
 #[derive(Clone)]
 pub struct TestApp {
