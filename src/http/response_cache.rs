@@ -67,7 +67,6 @@ pub const CACHED_PATHS: &[&str] = &[
 type Key = ([u8; 32], String);
 
 /// A kept answer.
-#[derive(Clone)]
 struct Entry {
     /// Who it was read for, as the request saw them: a request whose principal changed since
     /// (a scope, the Messages app) does not use it, even before the change is announced.
@@ -80,7 +79,7 @@ struct Entry {
 
 /// Answers by credential and URL, with the generations that say whether they still hold.
 pub struct ResponseCache {
-    entries: Option<quick_cache::sync::Cache<Key, Entry, Weight>>,
+    entries: Option<quick_cache::sync::Cache<Key, Arc<Entry>, Weight>>,
     generations: Mutex<Generations>,
 }
 
@@ -120,8 +119,8 @@ impl Generations {
 #[derive(Clone)]
 struct Weight;
 
-impl quick_cache::Weighter<Key, Entry> for Weight {
-    fn weight(&self, key: &Key, entry: &Entry) -> u64 {
+impl quick_cache::Weighter<Key, Arc<Entry>> for Weight {
+    fn weight(&self, key: &Key, entry: &Arc<Entry>) -> u64 {
         let headers: usize = entry
             .headers
             .iter()
@@ -177,14 +176,9 @@ impl ResponseCache {
         self.generations.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether answers are kept at all (a capacity above 0).
-    pub fn is_enabled(&self) -> bool {
-        self.entries.is_some()
-    }
-
-    /// Whether answers are used now (enabled and the LISTEN connection is up).
+    /// Whether answers are used now (a capacity above 0 and the LISTEN connection up).
     pub fn is_listening(&self) -> bool {
-        self.is_enabled() && self.lock().listening
+        self.entries.is_some() && self.lock().listening
     }
 
     /// Marks a change: answers of `affected` read before now are not used again.
@@ -232,7 +226,7 @@ impl ResponseCache {
         generations.listening.then(|| generations.stamp(user_id))
     }
 
-    fn get(&self, key: &Key, principal: &Principal, ticket: u64) -> Option<Entry> {
+    fn get(&self, key: &Key, principal: &Principal, ticket: u64) -> Option<Arc<Entry>> {
         let entry = self.entries.as_ref()?.get(key)?;
         (entry.principal == *principal
             && entry.stamp == ticket
@@ -240,7 +234,7 @@ impl ResponseCache {
             .then_some(entry)
     }
 
-    fn put(&self, key: Key, entry: Entry) {
+    fn put(&self, key: Key, entry: Arc<Entry>) {
         if let Some(entries) = &self.entries {
             entries.insert(key, entry);
         }
@@ -296,7 +290,6 @@ pub async fn serve_cached(State(state): State<AppState>, req: Request, next: Nex
     ) else {
         return next.run(req).await;
     };
-    let principal = principal.clone();
     let Some(ticket) = cacheable.then(|| cache.ticket(principal.user_id)).flatten() else {
         return next.run(req).await;
     };
@@ -308,13 +301,15 @@ pub async fn serve_cached(State(state): State<AppState>, req: Request, next: Nex
         .path_and_query()
         .map_or_else(|| req.uri().path().to_owned(), |pq| pq.as_str().to_owned());
     let key = (hash, url);
-    if let Some(entry) = cache.get(&key, &principal, ticket) {
+    if let Some(entry) = cache.get(&key, principal, ticket) {
         crate::metrics::response_cache(true);
-        let mut response = Body::from(entry.body).into_response();
-        *response.headers_mut() = entry.headers;
+        let mut response = Body::from(entry.body.clone()).into_response();
+        *response.headers_mut() = entry.headers.clone();
         return response;
     }
     crate::metrics::response_cache(false);
+    // Kept with the answer; cloned on a miss only.
+    let principal = principal.clone();
 
     let response = next.run(req).await;
     if response.status() != StatusCode::OK {
@@ -337,13 +332,13 @@ pub async fn serve_cached(State(state): State<AppState>, req: Request, next: Nex
     };
     cache.put(
         key,
-        Entry {
+        Arc::new(Entry {
             principal,
             stamp: ticket,
             stored_at: Instant::now(),
             headers: parts.headers.clone(),
             body: body.clone(),
-        },
+        }),
     );
     Response::from_parts(parts, Body::from(body))
 }
@@ -367,14 +362,21 @@ mod tests {
         }
     }
 
-    fn entry(user_id: Uuid, stamp: u64) -> Entry {
-        Entry {
+    fn entry(user_id: Uuid, stamp: u64) -> Arc<Entry> {
+        Arc::new(Entry {
             principal: principal(user_id),
             stamp,
             stored_at: Instant::now(),
             headers: HeaderMap::new(),
             body: Bytes::from_static(b"{}"),
-        }
+        })
+    }
+
+    /// Whether `/a` is answered from memory for `user`'s principal now.
+    fn served(cache: &ResponseCache, user: Uuid) -> bool {
+        cache
+            .get(&key("/a"), &principal(user), cache.ticket(user).unwrap())
+            .is_some()
     }
 
     fn key(url: &str) -> Key {
@@ -387,34 +389,18 @@ mod tests {
         let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
         let ticket = cache.ticket(alice).unwrap();
         cache.put(key("/a"), entry(alice, ticket));
-        assert!(
-            cache
-                .get(&key("/a"), &principal(alice), cache.ticket(alice).unwrap())
-                .is_some()
-        );
+        assert!(served(&cache, alice));
 
         // Another user's change leaves it; its own user's change ends it.
         cache.invalidate(Affected::User(bob));
-        assert!(
-            cache
-                .get(&key("/a"), &principal(alice), cache.ticket(alice).unwrap())
-                .is_some()
-        );
+        assert!(served(&cache, alice));
         cache.invalidate(Affected::User(alice));
-        assert!(
-            cache
-                .get(&key("/a"), &principal(alice), cache.ticket(alice).unwrap())
-                .is_none()
-        );
+        assert!(!served(&cache, alice));
 
         let ticket = cache.ticket(alice).unwrap();
         cache.put(key("/a"), entry(alice, ticket));
         cache.invalidate(Affected::Everyone);
-        assert!(
-            cache
-                .get(&key("/a"), &principal(alice), cache.ticket(alice).unwrap())
-                .is_none()
-        );
+        assert!(!served(&cache, alice));
     }
 
     #[test]
@@ -425,11 +411,7 @@ mod tests {
         let ticket = cache.ticket(alice).unwrap();
         cache.invalidate(Affected::User(alice));
         cache.put(key("/a"), entry(alice, ticket));
-        assert!(
-            cache
-                .get(&key("/a"), &principal(alice), cache.ticket(alice).unwrap())
-                .is_none()
-        );
+        assert!(!served(&cache, alice));
     }
 
     #[test]
@@ -441,11 +423,7 @@ mod tests {
         cache.set_listening(false);
         assert_eq!(cache.ticket(alice), None);
         cache.set_listening(true);
-        assert!(
-            cache
-                .get(&key("/a"), &principal(alice), cache.ticket(alice).unwrap())
-                .is_none()
-        );
+        assert!(!served(&cache, alice));
         assert!(cache.is_empty());
     }
 
@@ -455,11 +433,7 @@ mod tests {
         let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
         let ticket = cache.ticket(alice).unwrap();
         cache.put(key("/a"), entry(alice, ticket));
-        assert!(
-            cache
-                .get(&key("/a"), &principal(bob), cache.ticket(bob).unwrap())
-                .is_none()
-        );
+        assert!(!served(&cache, bob));
     }
 
     #[test]

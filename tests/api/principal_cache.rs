@@ -1,13 +1,11 @@
 //! The principal cache: keys are read once, and every change of what a key resolves to reaches
 //! every server process through NOTIFY (in this process, and in two real server processes).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use ota_inbox::http::auth::hash_secret;
-use ota_inbox::http::principal_cache::{self, Listening, PrincipalCache};
-use ota_inbox::{AppState, app};
+use ota_inbox::http::principal_cache::{self, PrincipalCache};
 use reqwest::Method as M;
 use serde_json::json;
 use sqlx::{Connection, PgPool};
@@ -15,36 +13,21 @@ use tokio::time::{Instant, sleep};
 use uuid::Uuid;
 
 use crate::process::{ServerProcess, wait_for_listeners};
-use crate::support::{
-    ADMIN_TOKEN, MAX_ATTACHMENT_BYTES, TestApp, fresh_database, maintenance_connection, wait_until,
-};
+use crate::support::{Following, following, fresh_database, maintenance_connection, wait_until};
 
 /// How soon a change must reach every process.
 const BOUND: Duration = Duration::from_secs(1);
 
 /// The application with its principal cache following the database, as the server runs it.
-struct Cached {
-    app: TestApp,
-    cache: Arc<PrincipalCache>,
-    database: String,
-    _listening: Listening,
-}
+type Cached = Following<PrincipalCache>;
 
 async fn cached_app() -> Cached {
-    let (db, options) = fresh_database().await;
-    let state = AppState::new(db.clone(), Some(ADMIN_TOKEN), MAX_ATTACHMENT_BYTES);
-    let cache = state.principals.clone();
-    let listening = cache.listen(&db);
-    wait_until(Duration::from_secs(10), || cache.is_listening()).await;
-    Cached {
-        app: TestApp {
-            db,
-            router: app(state),
-        },
-        cache,
-        database: options.get_database().unwrap().to_owned(),
-        _listening: listening,
-    }
+    following(
+        |state| state.principals.clone(),
+        PrincipalCache::listen,
+        PrincipalCache::is_listening,
+    )
+    .await
 }
 
 /// Runs one statement without firing any trigger: a change nobody announces.

@@ -5,14 +5,11 @@
 //! "Answered from memory" is shown by changing the database behind the server's back (triggers
 //! off, nothing announced): a cached answer keeps the old value.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use ota_inbox::http::changes;
-use ota_inbox::http::principal_cache::Listening;
 use ota_inbox::http::response_cache::ResponseCache;
-use ota_inbox::{AppState, app};
 use reqwest::Method as M;
 use serde_json::{Value, json};
 use sqlx::{Connection, PgPool};
@@ -21,36 +18,22 @@ use uuid::Uuid;
 
 use crate::process::{ServerProcess, wait_for_listeners};
 use crate::support::{
-    ADMIN_TOKEN, Account, MAX_ATTACHMENT_BYTES, TestApp, fresh_database, maintenance_connection,
-    wait_until,
+    Account, Following, TestApp, following, fresh_database, maintenance_connection, wait_until,
 };
 
 /// How soon a write through one process must be seen through another.
 const BOUND: Duration = Duration::from_secs(1);
 
 /// The application with its response cache following the database, as the server runs it.
-struct Cached {
-    app: TestApp,
-    cache: Arc<ResponseCache>,
-    database: String,
-    _listening: Listening,
-}
+type Cached = Following<ResponseCache>;
 
 async fn cached_app() -> Cached {
-    let (db, options) = fresh_database().await;
-    let state = AppState::new(db.clone(), Some(ADMIN_TOKEN), MAX_ATTACHMENT_BYTES);
-    let cache = state.responses.clone();
-    let listening = cache.listen(&db);
-    wait_until(Duration::from_secs(10), || cache.is_listening()).await;
-    Cached {
-        app: TestApp {
-            db,
-            router: app(state),
-        },
-        cache,
-        database: options.get_database().unwrap().to_owned(),
-        _listening: listening,
-    }
+    following(
+        |state| state.responses.clone(),
+        ResponseCache::listen,
+        ResponseCache::is_listening,
+    )
+    .await
 }
 
 /// Changes a thread's title without firing any trigger or telling anyone.

@@ -201,6 +201,39 @@ pub async fn wait_until(limit: std::time::Duration, mut done: impl FnMut() -> bo
     }
 }
 
+/// The application with one of its caches following the database (its LISTEN connected), as
+/// the server runs it.
+pub struct Following<C> {
+    pub app: TestApp,
+    pub cache: std::sync::Arc<C>,
+    /// The test database's name.
+    pub database: String,
+    _listening: ota_inbox::http::principal_cache::Listening,
+}
+
+/// [`Following`] over a fresh database: `cache_of` picks the cache in the state, `listen`
+/// starts it following, `listening` says when it is.
+pub async fn following<C>(
+    cache_of: impl FnOnce(&AppState) -> std::sync::Arc<C>,
+    listen: impl FnOnce(&std::sync::Arc<C>, &PgPool) -> ota_inbox::http::principal_cache::Listening,
+    listening: impl Fn(&C) -> bool,
+) -> Following<C> {
+    let (db, options) = fresh_database().await;
+    let state = AppState::new(db.clone(), Some(ADMIN_TOKEN), MAX_ATTACHMENT_BYTES);
+    let cache = cache_of(&state);
+    let listener = listen(&cache, &db);
+    wait_until(std::time::Duration::from_secs(10), || listening(&cache)).await;
+    Following {
+        app: TestApp {
+            db,
+            router: app(state),
+        },
+        cache,
+        database: options.get_database().unwrap().to_owned(),
+        _listening: listener,
+    }
+}
+
 /// The application over its own database.
 #[derive(Clone)]
 pub struct TestApp {
